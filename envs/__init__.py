@@ -1,0 +1,70 @@
+"""Emotional social-simulation environments (Gymnasium and PettingZoo).
+
+Importing ``lewm_rl`` (or this package) registers the Gymnasium ids; ``gym.make("lewm_rl:ID")``
+works with no import. The PettingZoo environments are the modules ``social_negotiation_v0`` and
+``public_goods_v0``, each exporting ``env``, ``parallel_env`` and ``raw_env``.
+
+This package imports only numpy, gymnasium and pettingzoo: it knows nothing of models or agents.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from lewm_rl.envs.affect import EMOTIONS, NUM_EMOTIONS, POPULATIONS, TONES
+from lewm_rl.envs.negotiation import (
+    ObjectiveNegotiationEnv,
+    ObjectiveNegotiationVectorEnv,
+    SocialNegotiationEnv,
+    SocialNegotiationVectorEnv,
+)
+
+GYM_ENV_IDS: tuple[str, ...] = (
+    "SocialNegotiation-v0",
+    "ObjectiveNegotiation-v0",
+)
+"""Every Gymnasium id this package registers, subjective first then its objective twin."""
+
+PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0",)
+"""PettingZoo environment modules of this package (each exports env, parallel_env, raw_env)."""
+
+SUBJECTIVE_TWIN: dict[str, str] = {"ObjectiveNegotiation-v0": "SocialNegotiation-v0"}
+OBJECTIVE_TWIN: dict[str, str] = {v: k for k, v in SUBJECTIVE_TWIN.items()}
+
+_NEGOTIATION_STEPS = 4 * 6
+
+
+def _register() -> None:
+    specs = {
+        "SocialNegotiation-v0": dict(
+            entry_point="lewm_rl.envs.negotiation:SocialNegotiationEnv",
+            vector_entry_point="lewm_rl.envs.negotiation:SocialNegotiationVectorEnv",
+            max_episode_steps=_NEGOTIATION_STEPS,
+        ),
+        "ObjectiveNegotiation-v0": dict(
+            entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationEnv",
+            vector_entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationVectorEnv",
+            max_episode_steps=_NEGOTIATION_STEPS,
+        ),
+    }
+    for env_id, spec in specs.items():
+        if env_id not in registry:
+            register(id=env_id, **spec)
+
+
+_register()
+
+__all__ = [
+    "EMOTIONS",
+    "GYM_ENV_IDS",
+    "NUM_EMOTIONS",
+    "OBJECTIVE_TWIN",
+    "PETTINGZOO_MODULES",
+    "POPULATIONS",
+    "SUBJECTIVE_TWIN",
+    "TONES",
+    "ObjectiveNegotiationEnv",
+    "ObjectiveNegotiationVectorEnv",
+    "SocialNegotiationEnv",
+    "SocialNegotiationVectorEnv",
+]

@@ -1,0 +1,52 @@
+"""Argument checks shared by the environments: errors that say what was wrong and what is allowed."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def named_kwargs(init: F) -> F:
+    """Makes an unknown keyword argument raise ``TypeError`` listing the allowed ones."""
+    sig = inspect.signature(init)
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    allowed = [n for n, p in sig.parameters.items() if n != "self" and p.kind in kinds]
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown keyword argument(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        return init(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_discrete_action(action: Any, n: int) -> int:
+    """Returns ``action`` as an int, or raises ``ValueError`` naming the valid range."""
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+        a = int(action)
+    elif isinstance(action, np.ndarray) and action.shape in ((), (1,)) and np.issubdtype(
+            action.dtype, np.integer):
+        a = int(action.reshape(()))
+    else:
+        raise ValueError(f"invalid action {action!r}: expected an integer in [0, {n - 1}]")
+    if not 0 <= a < n:
+        raise ValueError(f"invalid action {a}: expected an integer in [0, {n - 1}]")
+    return a
+
+
+def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None:
+    """Validates ``render_mode`` against the env's metadata."""
+    if render_mode is not None and render_mode not in allowed:
+        raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {allowed} or None")
+    return render_mode

@@ -1,0 +1,180 @@
+"""PettingZoo view of the social negotiation: either seat can be a learner.
+
+Exports ``env`` (AEC, wrapped), ``raw_env`` (AEC) and ``parallel_env`` (the native parallel form),
+as PettingZoo's own environments do::
+
+    from lewm_rl.envs import social_negotiation_v0
+    env = social_negotiation_v0.parallel_env(background=(1,))  # one learner, seat 1 a character
+
+The dynamics are :class:`lewm_rl.envs.negotiation_core.NegotiationCore` (the same code as the
+Gymnasium envs); the rules are documented on :class:`lewm_rl.envs.negotiation.SocialNegotiationEnv`.
+With two learners, both move simultaneously each round against the state they observed (an
+``accept`` takes the other's standing offer as observed, seat 0's move settling a tie); background
+characters answer within the round, after the learners. Each learner's reward is its utility of the
+agreed split with the inequity-aversion term of Fehr & Schmidt (1999),
+``u_i - alpha max(u_j - u_i, 0) - beta max(u_i - u_j, 0)``: with several learners, feelings about
+fairness shape what learners do as well as what characters do.
+
+Each agent's ``info`` carries the labels of the other seat: ``emotion``, ``emotion_annotated``,
+``affect``, plus ``partner_act`` and ``deal_outcome``. Labels are training targets, never inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import wrappers
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from lewm_rl.envs import affect as A
+from lewm_rl.envs import negotiation_core as C
+from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs.negotiation import negotiation_observation_space, render_table, transcript_line
+
+SEATS = ("negotiator_0", "negotiator_1")
+
+
+class SocialNegotiationParallelEnv(ParallelEnv):
+    """Two-seat social negotiation as a PettingZoo ``ParallelEnv``.
+
+    Args:
+        background: seat indices filled by emotion-driven characters (at most one of the two).
+        subjective: ``False`` gives the objective twin (characters decide on utility alone).
+        population: persona population (``default``, ``volatile``, ``stoic``).
+        annotation_noise: probability that an annotated label is wrong.
+        n_deals, round_limit: episode structure.
+        max_cycles: truncate after this many rounds (default: the natural maximum, 24).
+        inequity_aversion: ``(alpha, beta)`` of the learners' affective reward term.
+        render_mode: ``"ansi"`` or ``"rgb_array"`` (from seat 0's side of the table).
+    """
+
+    metadata = {
+        "name": "social_negotiation_v0",
+        "render_modes": ["ansi", "rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 2,
+    }
+
+    @named_kwargs
+    def __init__(
+        self,
+        *,
+        background: tuple[int, ...] = (),
+        subjective: bool = True,
+        population: str = "default",
+        annotation_noise: float = 0.1,
+        n_deals: int = 4,
+        round_limit: int = 6,
+        max_cycles: int | None = None,
+        inequity_aversion: tuple[float, float] = (0.5, 0.25),
+        render_mode: str | None = None,
+    ) -> None:
+        background = tuple(int(b) for b in background)
+        if any(b not in (0, 1) for b in background) or len(set(background)) >= 2:
+            raise ValueError(
+                f"background must name at most one of the seats 0 and 1, got {background}")
+        learners = tuple(s not in background for s in range(2))
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.core = C.NegotiationCore(
+            1, subjective=subjective, population=population, annotation_noise=annotation_noise,
+            learners=learners, n_deals=n_deals, round_limit=round_limit,
+            inequity_aversion=inequity_aversion,
+        )
+        self.max_cycles = max_cycles if max_cycles is not None else n_deals * round_limit
+        self._seat = {name: s for s, name in enumerate(SEATS) if learners[s]}
+        self.possible_agents = list(self._seat)
+        self.agents: list[str] = []
+        self._rng: np.random.Generator | None = None
+        self._actions = np.zeros((1, 2), dtype=np.int64)
+        self._transcript: list[str] = []
+        self._view = 0 if learners[0] else 1
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019  (PettingZoo's idiom: one space per agent)
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return negotiation_observation_space()
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return spaces.Discrete(C.NUM_ACTIONS)
+
+    def emotion_space(self, agent: str) -> spaces.Discrete:
+        """Label space of what ``agent``'s info reports: the other seat's emotion."""
+        return spaces.Discrete(A.NUM_EMOTIONS)
+
+    @property
+    def emotion_names(self) -> tuple[str, ...]:
+        return A.EMOTIONS
+
+    def _obs(self, seat: int) -> dict[str, Any]:
+        o = self.core.observation(seat)
+        return {"task": o["task"][0], "partner_act": int(o["partner_act"][0]),
+                "expression": o["expression"][0], "tone": int(o["tone"][0])}
+
+    def _info(self, seat: int) -> dict[str, Any]:
+        i = self.core.info(seat)
+        return {"emotion": int(i["emotion"][0]), "emotion_annotated": int(i["emotion_annotated"][0]),
+                "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
+                "deal_outcome": int(i["deal_outcome"][0])}
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng, _ = seeding.np_random(seed)
+        self.core.reset_rows(np.array([0]), [self._rng])
+        self.agents = list(self.possible_agents)
+        self._transcript = ["new episode"]
+        return ({a: self._obs(s) for a, s in self._seat.items()},
+                {a: self._info(s) for a, s in self._seat.items()})
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"missing actions for {missing}; every live agent must act")
+        for agent, action in actions.items():
+            if agent not in self._seat:
+                raise ValueError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
+            self._actions[0, self._seat[agent]] = check_discrete_action(action, C.NUM_ACTIONS)
+        reward = self.core.step(self._actions)
+        terminated = bool(self.core.done[0])
+        truncated = not terminated and int(self.core.t[0]) >= self.max_cycles
+        if self.render_mode == "ansi":
+            self._transcript.append(transcript_line(self.core, 0, learner=self._view))
+        obs = {a: self._obs(s) for a, s in self._seat.items()}
+        infos = {a: self._info(s) for a, s in self._seat.items()}
+        rewards = {a: float(reward[0, s]) for a, s in self._seat.items()}
+        terms = dict.fromkeys(self._seat, terminated)
+        truncs = dict.fromkeys(self._seat, truncated)
+        if terminated or truncated:
+            self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return "\n".join(self._transcript) + "\n"
+        if self.render_mode == "rgb_array":
+            return render_table(self.core, 0, learner=self._view)
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def parallel_env(**kwargs) -> SocialNegotiationParallelEnv:
+    """The native parallel environment (see :class:`SocialNegotiationParallelEnv`)."""
+    return SocialNegotiationParallelEnv(**kwargs)
+
+
+def raw_env(**kwargs):
+    """The AEC form (agents take turns; actions are applied once every live agent has acted)."""
+    return parallel_to_aec(parallel_env(**kwargs))
+
+
+def env(**kwargs):
+    """The AEC form with PettingZoo's standard checks on actions."""
+    return wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs))

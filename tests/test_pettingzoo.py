@@ -1,0 +1,79 @@
+"""PettingZoo conformance over every PettingZoo module of lewm_rl.envs."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test
+
+from lewm_rl.envs import PETTINGZOO_MODULES, affect
+
+MODULES = [importlib.import_module(f"lewm_rl.envs.{m}") for m in PETTINGZOO_MODULES]
+IDS = list(PETTINGZOO_MODULES)
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_parallel_api(mod):
+    parallel_api_test(mod.parallel_env(), num_cycles=200)
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_parallel_api_with_background_characters(mod):
+    env = mod.parallel_env(background=(1,))
+    parallel_api_test(env, num_cycles=100)
+    assert len(env.possible_agents) == len(mod.parallel_env().possible_agents) - 1
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_parallel_seed(mod):
+    parallel_seed_test(lambda: mod.parallel_env(), num_cycles=100)
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_aec_api(mod):
+    api_test(mod.env(), num_cycles=100)
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_max_cycles(mod):
+    max_cycles_test(mod)
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_infos_carry_the_others_labels(mod):
+    env = mod.parallel_env()
+    obs, infos = env.reset(seed=0)
+    for agent in env.agents:
+        space = env.emotion_space(agent)
+        label = np.asarray(infos[agent]["emotion"])
+        assert space.contains(label.astype(space.dtype).reshape(space.shape))
+        assert np.all((label >= 0) & (label < affect.NUM_EMOTIONS))
+        assert "emotion" not in env.observation_space(agent).spaces
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_unknown_keyword_and_bad_background(mod):
+    with pytest.raises(TypeError, match="allowed"):
+        mod.parallel_env(colour="blue")
+    with pytest.raises(ValueError, match="background"):
+        mod.parallel_env(background=(99,))
+
+
+def test_negotiation_learners_reward_has_inequity_aversion():
+    from lewm_rl.envs import negotiation_core as C
+    from lewm_rl.envs import social_negotiation_v0 as m
+
+    env = m.parallel_env(inequity_aversion=(0.5, 0.25))
+    env.reset(seed=0)
+    core = env.core
+    core.values[0] = ((2, 1, 2), (0, 2, 2))
+    core.utility[0] = np.einsum("si,sji->sj", core.values[0], core._keep) / C.POOL_VALUE
+    core._u[0, :, :, 0] = 0.99
+    # Seat 0 offers keep (1,0,1): worth 0.4 to seat 0 and 0.8 to seat 1; seat 1 offers too.
+    a0 = int(C.encode_offer(C.split_index(np.array([1, 0, 1])), 0))
+    env.step({"negotiator_0": a0, "negotiator_1": a0})
+    _, rewards, *_ = env.step({"negotiator_0": 0, "negotiator_1": C.ACCEPT})  # seat 1 accepts
+    assert rewards["negotiator_0"] == pytest.approx(0.4 - 0.5 * (0.8 - 0.4))
+    assert rewards["negotiator_1"] == pytest.approx(0.8 - 0.25 * (0.8 - 0.4))
