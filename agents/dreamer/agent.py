@@ -1,0 +1,261 @@
+"""A Dreamer-style actor-critic that learns inside any world model's imagination.
+
+It sees the world model only through its interface (``features``, ``imagine``, ``initial``,
+``observe_step``), so it runs unchanged on LEWM, the blind model and every ablation. With an
+emotion model, the features it reads include the predicted emotion distribution and its entropy:
+that is how emotion-first predictions shape planning.
+
+Actor: REINFORCE on imagined lambda-returns with DreamerV3's return normalisation (advantages
+divided by ``max(1, P95 - P5)`` of the returns, an EMA) and an entropy bonus. Critic: regression
+on lambda-returns bootstrapped from a slow (EMA) copy of itself.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lewm_rl.world_models.model import EmotionalWorldModel, State
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class DreamerConfig:
+    """Actor-critic hyperparameters."""
+
+    horizon: int = 15
+    """Imagination horizon H (steps rolled out from each start state)."""
+    gamma: float = 0.99
+    """Discount per step."""
+    lambda_: float = 0.95
+    """lambda of the lambda-returns."""
+    hidden: int = 128
+    """Width of the actor and critic MLPs."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critic."""
+    entropy: float = 3e-3
+    """Entropy bonus of the actor (on normalised advantages)."""
+    slow_critic: float = 0.02
+    """EMA rate of the slow target critic."""
+    return_decay: float = 0.99
+    """EMA decay of the return scale (P95 - P5)."""
+    unimix: float = 0.01
+    """Uniform mix in the actor's distribution (keeps exploring)."""
+    grad_clip: float = 100.0
+    """Gradient-norm clipping of actor and critic."""
+    max_starts: int = 256
+    """At most this many posterior states start imagined rollouts per update."""
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        if not 0 < self.gamma <= 1 or not 0 <= self.lambda_ <= 1:
+            raise ValueError(f"need 0 < gamma <= 1 and 0 <= lambda <= 1, got {self.gamma}, "
+                             f"{self.lambda_}")
+
+
+def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, lambda_: float
+                   ) -> Tensor:
+    """Lambda-returns over an imagined trajectory.
+
+    ``R_t = r_{t+1} + gamma c_{t+1} ((1 - lambda) v_{t+1} + lambda R_{t+1})``, ``R_H = v_H``.
+
+    Args:
+        reward: ``(H, N)`` reward on arriving at steps ``1..H``.
+        cont: ``(H, N)`` continuation probability at steps ``1..H``.
+        value: ``(H + 1, N)`` values of steps ``0..H``.
+        gamma: discount.
+        lambda_: lambda.
+
+    Returns:
+        ``(H, N)`` returns of steps ``0..H-1``.
+    """
+    H = reward.shape[0]
+    assert cont.shape == reward.shape and value.shape[0] == H + 1
+    out = []
+    last = value[H]
+    for t in reversed(range(H)):
+        last = reward[t] + gamma * cont[t] * ((1 - lambda_) * value[t + 1] + lambda_ * last)
+        out.append(last)
+    return torch.stack(out[::-1], 0)
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+                         nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+                         nn.Linear(hidden, out_dim))
+
+
+class DreamerAgent:
+    """Actor and critic over a world model's features.
+
+    Args:
+        world_model: any :class:`EmotionalWorldModel` configuration (not owned: the training loop
+            fits it).
+        config: hyperparameters.
+    """
+
+    def __init__(self, world_model: EmotionalWorldModel, config: DreamerConfig | None = None
+                 ) -> None:
+        self.config = config or DreamerConfig()
+        c = self.config
+        self.world_model = world_model
+        self.num_actions = world_model.num_actions
+        f = world_model.feature_dim
+        self.actor = _mlp(f, c.hidden, self.num_actions)
+        self.critic = _mlp(f, c.hidden, 1)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr, eps=1e-5)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr, eps=1e-5)
+        self.return_scale = torch.ones(())
+        self.to(world_model.device)
+
+    def to(self, device: torch.device | str) -> DreamerAgent:
+        for net in (self.actor, self.critic, self.slow_critic):
+            net.to(device)
+        self.return_scale = self.return_scale.to(device)
+        return self
+
+    def state_dict(self) -> dict:
+        """Weights, optimiser states and the return scale (tensors only: a data checkpoint)."""
+        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "slow_critic": self.slow_critic.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(), "return_scale": self.return_scale}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.slow_critic.load_state_dict(state["slow_critic"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.return_scale = state["return_scale"].to(self.return_scale.device)
+
+    # ------------------------------------------------------------------------------------------
+    def policy(self, features: Tensor) -> torch.distributions.Categorical:
+        """The actor's distribution over actions for features ``(..., F)``."""
+        probs = torch.softmax(self.actor(features), -1)
+        probs = (1 - self.config.unimix) * probs + self.config.unimix / self.num_actions
+        return torch.distributions.Categorical(probs=probs)
+
+    @torch.no_grad()
+    def act(
+        self,
+        carry: tuple[State, Tensor] | None,
+        obs: dict[str, Tensor],
+        is_first: Tensor,
+        explore: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, tuple[State, Tensor]]:
+        """Updates the belief with one observation per env and picks actions.
+
+        Reads observations only: no label reaches the belief or the action.
+
+        Args:
+            carry: ``(state (N, ...), previous action (N,))`` or ``None`` at the start.
+            obs: observation tensors ``(N, ...)``.
+            is_first: ``(N,)`` bool, the observation starts an episode.
+            explore: sample from the actor (training) or take its mode (evaluation).
+            generator: for sampling.
+
+        Returns:
+            ``(actions (N,), new carry)``.
+        """
+        wm = self.world_model
+        n = len(is_first)
+        if carry is None:
+            carry = (wm.initial(n), torch.zeros(n, dtype=torch.long, device=wm.device))
+        state, prev_action = carry
+        embed = wm.encoder(obs)
+        state, _ = wm.observe_step(state, prev_action, embed, is_first, generator)
+        probs = self.policy(wm.features(state)).probs
+        if explore:
+            action = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        else:
+            action = probs.argmax(-1)
+        return action, (state, action)
+
+    # ------------------------------------------------------------------------------------------
+    def update(self, start: State, generator: torch.Generator | None = None) -> dict[str, float]:
+        """One actor-critic update on rollouts imagined from posterior states ``start``.
+
+        Args:
+            start: posterior states with any leading dims (e.g. ``(B, T, ...)``), detached.
+
+        Returns:
+            Metrics keyed ``imag/...``, ``actor/...`` and ``critic/...``.
+        """
+        c = self.config
+        wm = self.world_model
+        start = start.flatten().detach()
+        if len(start.deter) > c.max_starts:
+            idx = torch.randperm(len(start.deter), generator=generator)[: c.max_starts]
+            start = start[idx.to(start.deter.device)]
+
+        def sample(features: Tensor) -> Tensor:
+            return torch.multinomial(self.policy(features).probs, 1,
+                                     generator=generator).squeeze(-1)
+
+        with torch.no_grad():
+            traj = wm.imagine(start, sample, c.horizon, generator=generator,
+                              decode_behaviour=False)
+            feats = traj.features  # (H + 1, N, F)
+            reward, cont = traj.reward[1:], traj.cont[1:]  # (H, N)
+            slow = self.slow_critic(feats).squeeze(-1)  # (H + 1, N)
+            ret = lambda_returns(reward, cont, slow, c.gamma, c.lambda_)  # (H, N)
+            # Weight of each step: the probability that the episode is still going.
+            weight = torch.cumprod(torch.cat([torch.ones_like(cont[:1]), c.gamma * cont[:-1]]),
+                                   0)
+            lo, hi = torch.quantile(ret.flatten(), torch.tensor([0.05, 0.95], device=ret.device))
+            scale = torch.clamp(hi - lo, min=1.0)
+            self.return_scale = c.return_decay * self.return_scale + (1 - c.return_decay) * scale
+
+        # Critic: regress v(s_t) on the lambda-returns.
+        value = self.critic(feats[:-1]).squeeze(-1)
+        critic_loss = (weight * (value - ret) ** 2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critic.parameters(), c.grad_clip)
+        self.critic_opt.step()
+
+        # Actor: REINFORCE with normalised advantages and an entropy bonus.
+        dist = self.policy(feats[:-1])
+        with torch.no_grad():
+            base = self.critic(feats[:-1]).squeeze(-1)
+            adv = (ret - base) / self.return_scale
+        logp = dist.log_prob(traj.actions)
+        entropy = dist.entropy()
+        actor_loss = -(weight * (logp * adv + c.entropy * entropy)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), c.grad_clip)
+        self.actor_opt.step()
+
+        with torch.no_grad():
+            for p, q in zip(self.slow_critic.parameters(), self.critic.parameters(), strict=True):
+                p.mul_(1 - c.slow_critic).add_(c.slow_critic * q)
+
+        metrics = {
+            "imag/return": float(ret[0].mean()),
+            "imag/reward": float(reward.mean()),
+            "imag/cont": float(cont.mean()),
+            "imag/return_scale": float(self.return_scale),
+            "actor/loss": float(actor_loss.detach()),
+            "actor/entropy": float(entropy.mean().detach()),
+            "critic/loss": float(critic_loss.detach()),
+            "critic/value": float(value.mean().detach()),
+        }
+        if wm.P:
+            e = traj.emotion[1:]
+            metrics["imag/emotion_entropy"] = float(
+                -(e * torch.log(e.clamp_min(1e-8))).sum(-1).mean())
+        return metrics
+
+
+__all__ = ["DreamerAgent", "DreamerConfig", "lambda_returns"]

@@ -1,0 +1,151 @@
+"""Uniform batched access to Gymnasium and PettingZoo envs for the training loop.
+
+Both adapters expose *seats* (the learners: one for a Gymnasium env, every learner agent of a
+PettingZoo env), each with batched observations ``(N, ...)`` over ``N`` parallel env copies, and
+Gymnasium's next-step autoreset: the step after an episode ends resets that copy (its reward is 0
+and its observation starts a new episode).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import lewm_rl.envs as envs_pkg
+from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES
+
+BEHAVIOUR_KEYS = ("partner_act", "others_act")
+"""Observation keys that hold the others' social behaviour, if an env has one."""
+
+
+def available_envs() -> list[str]:
+    """Every id the training CLI accepts: Gymnasium ids, then PettingZoo module names."""
+    return list(GYM_ENV_IDS) + list(PETTINGZOO_MODULES)
+
+
+def check_env_id(env_id: str) -> str:
+    """Returns ``env_id`` or raises ``ValueError`` naming the available ones."""
+    if env_id not in available_envs():
+        raise ValueError(f"unknown env {env_id!r}; available: {', '.join(available_envs())}")
+    return env_id
+
+
+class GymVectorAdapter:
+    """A Gymnasium id's batched vector env, as one seat named ``"learner"``."""
+
+    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+        self.env_id = env_id
+        self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                                **env_kwargs)
+        self.num_envs = num_envs
+        self.seats = ("learner",)
+        self._single = gym.make(env_id, **env_kwargs)  # spaces and rendering for evaluation
+
+    def observation_space(self, seat: str):
+        return self.env.single_observation_space
+
+    def action_space(self, seat: str):
+        return self.env.single_action_space
+
+    def emotion_space(self, seat: str):
+        return self.env.single_emotion_space
+
+    @property
+    def emotion_names(self) -> tuple[str, ...]:
+        return tuple(self.env.emotion_names)
+
+    @property
+    def behaviour_key(self) -> str | None:
+        keys = self.env.single_observation_space.spaces
+        return next((k for k in BEHAVIOUR_KEYS if k in keys), None)
+
+    def reset(self, seed: int):
+        obs, info = self.env.reset(seed=seed)
+        return {"learner": obs}, {"learner": info}
+
+    def step(self, actions: dict[str, np.ndarray]):
+        obs, reward, term, trunc, info = self.env.step(actions["learner"])
+        return ({"learner": obs}, {"learner": reward.astype(np.float32)}, term, trunc,
+                {"learner": info})
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class PettingZooAdapter:
+    """``num_envs`` copies of a PettingZoo parallel env, one seat per learner agent."""
+
+    def __init__(self, module: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+        self.env_id = module
+        mod = importlib.import_module(f"{envs_pkg.__name__}.{module}")
+        self.envs = [mod.parallel_env(**env_kwargs) for _ in range(num_envs)]
+        self.num_envs = num_envs
+        self.seats = tuple(self.envs[0].possible_agents)
+        self._done = np.zeros(num_envs, dtype=bool)
+        self._last: list[tuple[dict, dict]] = [({}, {})] * num_envs
+
+    def observation_space(self, seat: str):
+        return self.envs[0].observation_space(seat)
+
+    def action_space(self, seat: str):
+        return self.envs[0].action_space(seat)
+
+    def emotion_space(self, seat: str):
+        return self.envs[0].emotion_space(seat)
+
+    @property
+    def emotion_names(self) -> tuple[str, ...]:
+        return tuple(self.envs[0].emotion_names)
+
+    @property
+    def behaviour_key(self) -> str | None:
+        keys = self.observation_space(self.seats[0]).spaces
+        return next((k for k in BEHAVIOUR_KEYS if k in keys), None)
+
+    def _stack(self, per_env: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, np.ndarray]]:
+        out = {}
+        for seat in self.seats:
+            keys = per_env[0][seat].keys()
+            out[seat] = {k: np.stack([np.asarray(d[seat][k]) for d in per_env]) for k in keys}
+        return out
+
+    def reset(self, seed: int):
+        results = [env.reset(seed=seed + i) for i, env in enumerate(self.envs)]
+        self._done[:] = False
+        self._last = results
+        return self._stack([r[0] for r in results]), self._stack([r[1] for r in results])
+
+    def step(self, actions: dict[str, np.ndarray]):
+        obs, infos = [], []
+        reward = {s: np.zeros(self.num_envs, dtype=np.float32) for s in self.seats}
+        term = np.zeros(self.num_envs, dtype=bool)
+        trunc = np.zeros(self.num_envs, dtype=bool)
+        for i, env in enumerate(self.envs):
+            if self._done[i]:  # next-step autoreset
+                o, inf = env.reset()
+                self._done[i] = False
+            else:
+                o, r, te, tr, inf = env.step({s: int(actions[s][i]) for s in env.agents})
+                for s in self.seats:
+                    reward[s][i] = r.get(s, 0.0)
+                term[i] = any(te.values())
+                trunc[i] = any(tr.values()) and not term[i]
+                self._done[i] = not env.agents
+            obs.append(o)
+            infos.append(inf)
+        return self._stack(obs), reward, term, trunc, self._stack(infos)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_adapter(env_id: str, num_envs: int, env_kwargs: dict[str, Any]):
+    """The adapter for a Gymnasium id or a PettingZoo module name."""
+    check_env_id(env_id)
+    if env_id in GYM_ENV_IDS:
+        return GymVectorAdapter(env_id, num_envs, env_kwargs)
+    return PettingZooAdapter(env_id, num_envs, env_kwargs)

@@ -1,0 +1,70 @@
+"""TensorBoard output beyond scalars: hyperparameter tables, emotion figures, transcripts, GIFs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def hyperparameter_table(config: dict[str, Any]) -> str:
+    """A markdown table of a (flattened) config, as CleanRL logs it first."""
+    rows = "\n".join(f"|{k}|{v}|" for k, v in sorted(_flatten(config).items()))
+    return "|param|value|\n|-|-|\n" + rows
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def emotion_figure(predicted: np.ndarray | None, true: np.ndarray, names: Sequence[str],
+                   title: str):
+    """Predicted emotion distribution (heatmap) against the true emotion (dots) over an episode.
+
+    Args:
+        predicted: ``(T, K)`` probabilities, or ``None`` for an emotion-blind model.
+        true: ``(T,)`` true labels.
+        names: class names.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
+    T = len(true)
+    if predicted is not None:
+        ax.imshow(predicted.T, aspect="auto", origin="lower", cmap="Blues", vmin=0, vmax=1,
+                  extent=(-0.5, T - 0.5, -0.5, len(names) - 0.5))
+    ax.plot(np.arange(T), true, "o", color="crimson", ms=4, label="true emotion")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gif_summary(tag: str, frames: Sequence[np.ndarray], fps: int = 2):
+    """An image summary holding an animated GIF of ``frames`` (TensorBoard plays it).
+
+    Encoded with Pillow (a matplotlib dependency), so no video library is needed.
+    """
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                   duration=int(1000 / fps), loop=0)
+    h, w = np.asarray(frames[0]).shape[:2]
+    image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
+    return Summary(value=[Summary.Value(tag=tag, image=image)])

@@ -1,0 +1,616 @@
+"""``python -m lewm_rl.train``: the one training loop.
+
+It owns env stepping, replay, world-model updates (``fit_step``), agent updates, evaluation on
+fixed seeds, TensorBoard logging and checkpoints; components are configured by their own frozen
+dataclasses, nested on the command line (``--wm.consistency-weight 0.1``, ``--dreamer.horizon 10``).
+
+Examples::
+
+    python -m lewm_rl.train --env SocialNegotiation-v0             # LEWM + Dreamer
+    python -m lewm_rl.train --env SocialNegotiation-v0 --compare   # LEWM and blind, same seeds
+    python -m lewm_rl.train --env social_negotiation_v0            # PettingZoo: every seat learns
+    python -m lewm_rl.train --resume runs/<run dir>                # continue a stopped run
+    tensorboard --logdir runs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
+from lewm_rl.checkpoint import CheckpointError, load, save_atomic
+from lewm_rl.data.replay import SequenceReplay, to_torch
+from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
+from lewm_rl.world_models import (
+    WorldModelConfig,
+    build_world_model,
+    explained,
+    fit_step,
+    make_optimizer,
+)
+from lewm_rl.world_models.codec import to_tensor_obs
+from lewm_rl.world_models.config import Kind
+
+EVAL_SEED = 1_000_000_000
+"""Evaluation episodes are seeded ``EVAL_SEED + i``: fixed, and never used for training."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training run. Every figure in the defaults is sized for a 2-core CPU."""
+
+    env: str = "SocialNegotiation-v0"
+    """Environment: a Gymnasium id or a PettingZoo module (lewm_rl.envs.GYM_ENV_IDS,
+    lewm_rl.envs.PETTINGZOO_MODULES)."""
+    world_model: Kind = "lewm"
+    """World model: lewm (emotion first), blind, state_first or parallel."""
+    agent: Literal["dreamer"] = "dreamer"
+    """Agent: the Dreamer-style actor-critic trained in imagination."""
+    steps: int = 12_000
+    """Env steps to train for (per seat); on --resume the larger of this and the saved value."""
+    seed: int = 0
+    """Seed of training (env seeds, network initialisation, sampling)."""
+    logdir: str = "runs"
+    """Directory that receives the run directories (TensorBoard: tensorboard --logdir runs)."""
+    compare: bool = False
+    """Train lewm and blind with the same seeds, in parallel, into sibling run directories."""
+    resume: str | None = None
+    """Run directory (or --compare parent directory) to continue from its last checkpoint."""
+    device: str = "cpu"
+    """Torch device, e.g. cpu or cuda."""
+    num_envs: int = 8
+    """Parallel env copies."""
+    population: str = "default"
+    """Partner population of the training envs."""
+    annotation_noise: float = 0.1
+    """Annotator noise of the labels that train the emotion heads."""
+    eval_populations: tuple[str, ...] = ("volatile", "stoic")
+    """Held-out partner populations, evaluated at the end of training."""
+    shared_parameters: bool = False
+    """PettingZoo: one world model and agent shared by all learner seats."""
+    prefill: int = 1_000
+    """Random env steps before the first update."""
+    train_ratio: float = 128.0
+    """Replayed steps per env step (each update replays batch_size * seq_len steps)."""
+    batch_size: int = 16
+    """Sequences per world-model batch."""
+    seq_len: int = 32
+    """Steps per sequence."""
+    eval_every: int = 3_000
+    """Env steps between evaluations."""
+    eval_episodes: int = 32
+    """Evaluation episodes (one per fixed evaluation seed)."""
+    checkpoint_every: int = 3_000
+    """Env steps between checkpoints (one is also written at the end and on Ctrl-C)."""
+    log_every: int = 500
+    """Env steps between scalar logs."""
+    max_skipped_updates: int = 20
+    """Stop with an error after this many non-finite world-model losses in a row."""
+    threads: int = 0
+    """torch threads (0: torch's default)."""
+    progress: bool = True
+    """Show a progress bar."""
+    run_dir: str | None = None
+    """Write into this run directory instead of a new one under --logdir."""
+    wm: WorldModelConfig = field(default_factory=WorldModelConfig)
+    """World-model hyperparameters (its kind is set by --world-model)."""
+    dreamer: DreamerConfig = field(default_factory=DreamerConfig)
+    """Dreamer actor-critic hyperparameters."""
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming what is wrong and what is allowed."""
+        check_env_id(self.env)
+        from lewm_rl.envs.affect import check_annotation_noise, check_population
+
+        check_population(self.population)
+        for p in self.eval_populations:
+            check_population(p)
+        check_annotation_noise(self.annotation_noise)
+        for name in ("steps", "num_envs", "batch_size", "seq_len", "eval_every", "eval_episodes",
+                     "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got "
+                                 f"{getattr(self, name)}")
+        if self.train_ratio <= 0:
+            raise ValueError(f"--train-ratio must be > 0, got {self.train_ratio}")
+        if self.prefill < 0:
+            raise ValueError(f"--prefill must be >= 0, got {self.prefill}")
+
+
+def resolved(config: TrainConfig) -> TrainConfig:
+    """Fills derived fields: the world-model kind comes from --world-model."""
+    return dataclasses.replace(config, wm=dataclasses.replace(config.wm, kind=config.world_model))
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(config)
+    d["eval_populations"] = list(config.eval_populations)
+    return d
+
+
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    d = dict(d)
+    d["wm"] = WorldModelConfig(**d["wm"])
+    d["dreamer"] = DreamerConfig(**d["dreamer"])
+    d["eval_populations"] = tuple(d.get("eval_populations", ()))
+    return TrainConfig(**d)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why."""
+
+
+# ----------------------------------------------------------------------------------------------
+class Learner:
+    """A world model, its optimiser, an agent and a replay buffer serving one or more seats."""
+
+    def __init__(self, seats: tuple[str, ...], adapter, config: TrainConfig, device: str) -> None:
+        self.seats = seats
+        seat = seats[0]
+        obs_space = adapter.observation_space(seat)
+        emotion_space = adapter.emotion_space(seat)
+        self.wm = build_world_model(config.wm, obs_space, adapter.action_space(seat),
+                                    emotion_space, adapter.emotion_names,
+                                    adapter.behaviour_key).to(device)
+        self.wm_opt = make_optimizer(self.wm)
+        self.agent = DreamerAgent(self.wm, config.dreamer)
+        streams = adapter.num_envs * len(seats)
+        self.replay = SequenceReplay.for_spaces(
+            max(config.steps + config.prefill, 4 * config.seq_len) * len(seats) + streams,
+            streams, obs_space, emotion_space)
+        self.carry = None
+        self.device = device
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wm": self.wm.state_dict(), "wm_opt": self.wm_opt.state_dict(),
+                "agent": self.agent.state_dict(), "replay": self.replay.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wm.load_state_dict(state["wm"])
+        self.wm_opt.load_state_dict(state["wm_opt"])
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+
+
+def _concat_seats(per_seat: dict[str, dict[str, np.ndarray]], seats) -> dict[str, np.ndarray]:
+    keys = per_seat[seats[0]].keys()
+    return {k: np.concatenate([np.asarray(per_seat[s][k]) for s in seats]) for k in keys}
+
+
+class Trainer:
+    """The training loop for one world-model configuration (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        c = config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.manual_seed(c.seed)
+        self.rng = np.random.default_rng(c.seed)
+        self.torch_gen = torch.Generator().manual_seed(c.seed)
+        self.env_kwargs = {"population": c.population, "annotation_noise": c.annotation_noise}
+        self.adapter = make_adapter(c.env, c.num_envs, self.env_kwargs)
+        seats = self.adapter.seats
+        groups = [tuple(seats)] if c.shared_parameters else [(s,) for s in seats]
+        self.learners = [Learner(g, self.adapter, c, c.device) for g in groups]
+        self.step = 0  # env steps per seat
+        self.updates = 0
+        self.update_debt = 0.0
+        self.episodes = 0
+        self.skipped_in_a_row = 0
+        self.next_eval = c.eval_every
+        self.next_ckpt = c.checkpoint_every
+        self.next_log = c.log_every
+        self.env_seed = c.seed * 100_003
+        self.metrics: dict[str, list[float]] = {}
+        self.writer = None
+
+    # -- persistence ----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def save(self) -> Path:
+        payload = {
+            "step": self.step, "updates": self.updates, "update_debt": self.update_debt,
+            "episodes": self.episodes, "next_eval": self.next_eval, "next_ckpt": self.next_ckpt,
+            "next_log": self.next_log, "env_seed": self.env_seed,
+            "learners": [ln.state_dict() for ln in self.learners],
+            "rng": json.dumps(self.rng.bit_generator.state),
+            "torch_gen": self.torch_gen.get_state(), "torch_rng": torch.get_rng_state(),
+        }
+        return save_atomic(payload, self.checkpoint_path)
+
+    def restore(self) -> None:
+        state = load(self.checkpoint_path, map_location=self.config.device)
+        try:
+            for ln, s in zip(self.learners, state["learners"], strict=True):
+                ln.load_state_dict(s)
+            for k in ("step", "updates", "update_debt", "episodes", "next_eval", "next_ckpt",
+                      "next_log", "env_seed"):
+                setattr(self, k, state[k])
+            self.rng.bit_generator.state = json.loads(state["rng"])
+            self.torch_gen.set_state(state["torch_gen"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"checkpoint {self.checkpoint_path} does not match this run "
+                                  f"({str(err).splitlines()[0][:100]})") from None
+        # Episodes in flight when the run stopped start afresh, from a new seed.
+        self.env_seed += 7919 * (self.step + 1)
+
+    # -- logging --------------------------------------------------------------------------------
+    def log(self, key: str, value: float) -> None:
+        self.metrics.setdefault(key, []).append(float(value))
+
+    def flush(self) -> None:
+        if self.writer is None:
+            return
+        for k, v in self.metrics.items():
+            vals = [x for x in v if math.isfinite(x)]
+            if vals:
+                self.writer.add_scalar(k, float(np.mean(vals)), self.step)
+        self.metrics.clear()
+        self.writer.flush()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> dict[str, float]:
+        from torch.utils.tensorboard import SummaryWriter
+
+        from lewm_rl.tensorboard import hyperparameter_table
+
+        c = self.config
+        resuming = self.checkpoint_path.exists()
+        if resuming:
+            self.restore()
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step if resuming else None)
+        if not resuming:
+            self.writer.add_text("hyperparameters", hyperparameter_table(config_to_dict(c)))
+            for ln in self.learners:
+                self.writer.add_text("world_model/architecture", explained(ln.wm))
+        obs, info = self.adapter.reset(seed=self.env_seed)
+        n = self.adapter.num_envs
+        seats = self.adapter.seats
+        reward = {s: np.zeros(n, dtype=np.float32) for s in seats}
+        is_first = np.ones(n, dtype=bool)
+        is_terminal = np.zeros(n, dtype=bool)
+        done = np.zeros(n, dtype=bool)
+        ep_return = {s: np.zeros(n) for s in seats}
+        for ln in self.learners:
+            ln.carry = None
+        bar = None
+        if c.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                       desc=f"{c.world_model} {c.env}", position=_bar_position(), leave=True)
+        t0, s0 = time.perf_counter(), self.step
+        last_return = float("nan")
+        results: dict[str, float] = {}
+        try:
+            while self.step < c.steps:
+                actions = self._act(obs, is_first)
+                for ln in self.learners:
+                    row = _concat_seats({s: {**obs[s], "action": actions[s], "reward": reward[s],
+                                             "is_first": is_first, "is_terminal": is_terminal,
+                                             "emotion": np.asarray(info[s]["emotion"]),
+                                             "emotion_annotated":
+                                                 np.asarray(info[s]["emotion_annotated"])}
+                                         for s in ln.seats}, ln.seats)
+                    ln.replay.add(row)
+                obs, reward, term, trunc, info = self.adapter.step(actions)
+                # Next-step autoreset: envs that were done have just been reset.
+                is_first, is_terminal = done, term
+                for s in seats:
+                    ep_return[s][is_first] = 0.0
+                    ep_return[s] += np.where(is_first, 0.0, reward[s])
+                done = term | trunc
+                if done.any():
+                    finished = [float(np.mean([ep_return[s][i] for s in seats]))
+                                for i in np.flatnonzero(done)]
+                    for r in finished:
+                        self.log("train/episode_return", r)
+                    if len(seats) > 1:
+                        for s in seats:
+                            for i in np.flatnonzero(done):
+                                self.log(f"train/{s}/episode_return", ep_return[s][i])
+                    last_return = float(np.mean(finished))
+                    self.episodes += len(finished)
+                self.step += n
+                if self.step > c.prefill:
+                    self.update_debt += n * c.train_ratio / (c.batch_size * c.seq_len)
+                    while self.update_debt >= 1.0:
+                        self._update()
+                        self.update_debt -= 1.0
+                if bar is not None:
+                    bar.update(n)
+                    fps = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(ret=f"{last_return:.2f}", fps=f"{fps:.0f}", refresh=False)
+                if self.step >= self.next_log:
+                    self.log("train/fps", (self.step - s0) / max(time.perf_counter() - t0, 1e-9))
+                    self.log("train/episodes", self.episodes)
+                    self.flush()
+                    self.next_log += c.log_every
+                if self.step >= self.next_eval:
+                    results = self.evaluate()
+                    self.next_eval += c.eval_every
+                if self.step >= self.next_ckpt:
+                    self.save()
+                    self.next_ckpt += c.checkpoint_every
+        except KeyboardInterrupt:
+            self.flush()
+            path = self.save()
+            if bar is not None:
+                bar.close()
+            print(f"\ninterrupted at step {self.step}: saved {path}; continue with "
+                  f"--resume {self.run_dir}", file=sys.stderr)
+            raise
+        if bar is not None:
+            bar.close()
+        results = self.evaluate(final=True)
+        self.flush()
+        self.save()
+        self.writer.close()
+        (self.run_dir / "results.json").write_text(json.dumps(
+            {"step": self.step, "world_model": c.world_model, "env": c.env, "seed": c.seed,
+             **results}, indent=2))
+        return results
+
+    def _act(self, obs, is_first) -> dict[str, np.ndarray]:
+        c = self.config
+        n = self.adapter.num_envs
+        actions: dict[str, np.ndarray] = {}
+        if self.step < c.prefill:
+            for s in self.adapter.seats:
+                space = self.adapter.action_space(s)
+                actions[s] = self.rng.integers(0, space.n, n)
+        for ln in self.learners:
+            o = _concat_seats(obs, ln.seats)
+            first = np.concatenate([is_first] * len(ln.seats))
+            tobs = to_tensor_obs(o, ln.wm.mods, ln.device)
+            a, ln.carry = ln.agent.act(ln.carry, tobs, torch.as_tensor(first, device=ln.device),
+                                       explore=True, generator=self.torch_gen)
+            if self.step < c.prefill:  # the belief still tracks the random prefill actions
+                forced = np.concatenate([actions[s] for s in ln.seats])
+                a = torch.as_tensor(forced, device=ln.device)
+                ln.carry = (ln.carry[0], a)
+            a = a.cpu().numpy()
+            for i, s in enumerate(ln.seats):
+                actions[s] = a[i * n:(i + 1) * n]
+        return actions
+
+    def _update(self) -> None:
+        c = self.config
+        for ln in self.learners:
+            batch = to_torch(ln.replay.sample(c.batch_size, c.seq_len, self.rng), ln.device)
+            with_metrics = self.updates % 10 == 0
+            metrics, states = fit_step(ln.wm, ln.wm_opt, batch, with_metrics=with_metrics,
+                                       generator=self.torch_gen)
+            if metrics.get("world_model/skipped", 0.0):
+                self.skipped_in_a_row += 1
+                self.log("train/skipped_updates", 1.0)
+                if self.skipped_in_a_row >= c.max_skipped_updates:
+                    raise TrainingError(
+                        f"the world-model loss was not finite for {self.skipped_in_a_row} updates "
+                        f"in a row (step {self.step}); lower --wm.lr or check the data")
+                continue
+            self.skipped_in_a_row = 0
+            for k, v in metrics.items():
+                self.log(k, v)
+            for k, v in ln.agent.update(states, generator=self.torch_gen).items():
+                self.log(k, v)
+        self.updates += 1
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, final: bool = False) -> dict[str, float]:
+        """Mode actions on fixed evaluation seeds; logs ``eval/...`` and returns the figures."""
+        c = self.config
+        out = {"eval/episode_return": self._eval_returns(c.population)}
+        if final:
+            for pop in c.eval_populations:
+                out[f"eval/{pop}/episode_return"] = self._eval_returns(pop)
+        for k, v in out.items():
+            self.writer.add_scalar(k, v, self.step)
+        self._eval_media()
+        self.writer.flush()
+        return out
+
+    def _eval_returns(self, population: str) -> float:
+        c = self.config
+        kwargs = {**self.env_kwargs, "population": population}
+        adapter = make_adapter(c.env, c.eval_episodes, kwargs)
+        obs, _ = adapter.reset(seed=EVAL_SEED)
+        n = adapter.num_envs
+        seats = adapter.seats
+        carry = {id(ln): None for ln in self.learners}
+        is_first = np.ones(n, dtype=bool)
+        total = np.zeros(n)
+        finished = np.zeros(n, dtype=bool)
+        while not finished.all():
+            actions = {}
+            for ln in self.learners:
+                o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
+                first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)))
+                a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False)
+                a = a.cpu().numpy()
+                for i, s in enumerate(ln.seats):
+                    actions[s] = a[i * n:(i + 1) * n]
+            obs, reward, term, trunc, _ = adapter.step(actions)
+            live = ~finished
+            total[live] += np.mean([reward[s] for s in seats], 0)[live]
+            finished |= term | trunc
+            is_first = np.zeros(n, dtype=bool)
+        adapter.close()
+        return float(total.mean())
+
+    def _eval_media(self) -> None:
+        """One rendered evaluation episode: emotion figure, ansi transcript, GIF of rgb frames."""
+        from lewm_rl.tensorboard import emotion_figure, gif_summary
+
+        c = self.config
+        seat = self.adapter.seats[0]
+        ln = next(ln for ln in self.learners if seat in ln.seats)
+        try:
+            ansi, rgb = (self._make_render_env(m) for m in ("ansi", "rgb_array"))
+        except Exception:  # noqa: BLE001 - an env without renders simply logs no media
+            return
+        o1, i1 = _reset_single(ansi, EVAL_SEED)
+        _reset_single(rgb, EVAL_SEED)
+        carry, first = None, True
+        frames, true, pred = [rgb.render()], [], []
+        done = False
+        while not done:
+            obs = {k: np.asarray(v)[None] for k, v in o1.items()}
+            tobs = to_tensor_obs(obs, ln.wm.mods, ln.device)
+            a, carry = ln.agent.act(carry, tobs, torch.tensor([first]), explore=False)
+            true.append(np.asarray(i1["emotion"]).ravel()[0])
+            if ln.wm.P:
+                pred.append(carry[0].emotion[0, 0].cpu().numpy())
+            o1, i1, done = _step_single(ansi, int(a[0]), seat)
+            _step_single(rgb, int(a[0]), seat)
+            frames.append(rgb.render())
+            first = False
+        fig = emotion_figure(np.stack(pred) if pred else None, np.array(true),
+                             self.adapter.emotion_names,
+                             f"{c.world_model}: predicted (blue) vs true emotion")
+        self.writer.add_figure("eval/emotion_prediction", fig, self.step)
+        self.writer.add_text("eval/transcript", "```\n" + ansi.render() + "\n```", self.step)
+        self.writer._get_file_writer().add_summary(gif_summary("eval/video", frames[:48]),
+                                                   self.step)
+
+    def _make_render_env(self, mode: str):
+        import gymnasium as gym
+
+        from lewm_rl.envs import GYM_ENV_IDS
+
+        c = self.config
+        if c.env in GYM_ENV_IDS:
+            return gym.make(c.env, render_mode=mode, **self.env_kwargs)
+        import importlib
+
+        mod = importlib.import_module(f"lewm_rl.envs.{c.env}")
+        # Render the first seat's view with the other seats as background characters.
+        others = tuple(range(1, len(self.adapter.seats)))
+        return mod.parallel_env(render_mode=mode, background=others, **self.env_kwargs)
+
+
+def _reset_single(env, seed):
+    out = env.reset(seed=seed)
+    if isinstance(out[0], dict) and all(isinstance(v, dict) for v in out[0].values()):
+        agent = next(iter(out[0]))
+        return out[0][agent], out[1][agent]
+    return out
+
+
+def _step_single(env, action: int, seat: str):
+    if hasattr(env, "possible_agents"):
+        agent = env.agents[0]
+        o, r, te, tr, i = env.step({agent: action})
+        return o[agent], i[agent], not env.agents
+    o, r, te, tr, i = env.step(action)
+    return o, i, te or tr
+
+
+def _bar_position() -> int:
+    return int(os.environ.get("LEWM_BAR_POSITION", "0"))
+
+
+# ----------------------------------------------------------------------------------------------
+def new_run_dir(config: TrainConfig, stamp: str | None = None) -> Path:
+    """``{logdir}/{env}__{agent}__s{seed}__{time}/{world_model}`` (compare siblings share it)."""
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    return Path(config.logdir) / f"{config.env}__{config.agent}__s{config.seed}__{stamp}" / \
+        config.world_model
+
+
+def train(config: TrainConfig) -> dict[str, float]:
+    """Trains one configuration; returns the final evaluation figures."""
+    config.validate()
+    config = resolved(config)
+    run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        cfg_path.write_text(json.dumps(config_to_dict(config), indent=2))
+    return Trainer(config, run_dir).run()
+
+
+def _resume(config: TrainConfig) -> int:
+    """Continues a run (or every run of a --compare directory) from its last checkpoint."""
+    root = Path(config.resume)
+    runs = [root] if (root / "config.json").exists() else sorted(
+        p.parent for p in root.glob("*/config.json"))
+    if not runs:
+        raise CheckpointError(f"no run to resume at {root} (no config.json there or below)")
+    if len(runs) == 1:
+        saved = config_from_dict(json.loads((root / "config.json").read_text()))
+        merged = dataclasses.replace(saved, steps=max(saved.steps, config.steps),
+                                     run_dir=str(runs[0]), progress=config.progress)
+        train(merged)
+        return 0
+    procs = [_spawn(run, config.steps, i) for i, run in enumerate(runs)]
+    return next((c for c in [p.wait() for p in procs] if c), 0)
+
+
+def _spawn(run: Path, steps: int, position: int) -> subprocess.Popen:
+    """A child process continuing ``run`` (its progress bar on line ``position``)."""
+    env = {**os.environ, "LEWM_BAR_POSITION": str(position)}
+    return subprocess.Popen([sys.executable, "-m", "lewm_rl.train", "--resume", str(run),
+                             "--steps", str(steps)], env=env)
+
+
+def _compare(config: TrainConfig) -> int:
+    """Trains lewm and blind with the same seeds, in parallel processes, into sibling dirs."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    procs = []
+    threads = config.threads or max(1, (os.cpu_count() or 2) // 2)
+    for i, kind in enumerate(("lewm", "blind")):
+        run = new_run_dir(dataclasses.replace(config, world_model=kind), stamp)
+        run.mkdir(parents=True, exist_ok=True)
+        cfg = dataclasses.replace(config, world_model=kind, compare=False, run_dir=str(run),
+                                  threads=threads)
+        (run / "config.json").write_text(json.dumps(config_to_dict(resolved(cfg)), indent=2))
+        procs.append(_spawn(run, config.steps, i))
+    print(f"training lewm and blind into {run.parent}; watch: tensorboard --logdir "
+          f"{config.logdir}", file=sys.stderr)
+    codes = [p.wait() for p in procs]
+    return next((c for c in codes if c), 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    description = __doc__.split("\n\n")[0] + f" Environments: {', '.join(available_envs())}."
+    try:
+        config = tyro.cli(TrainConfig, args=argv, description=description)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        if config.resume:
+            return _resume(config)
+        if config.compare:
+            config.validate()
+            return _compare(config)
+        train(config)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, CheckpointError, TrainingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

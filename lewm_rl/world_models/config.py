@@ -1,0 +1,79 @@
+"""Configuration of the world models: one network, several configurations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import tyro
+
+WORLD_MODELS: tuple[str, ...] = ("lewm", "blind", "state_first", "parallel")
+"""``lewm``: emotion first, ``p(E'|h) p(S'|h, E')``; ``blind``: no emotion pathway, widened to the
+same parameter count; ``state_first``: ``p(S'|h) p(E'|h, S')``; ``parallel``: ``p(S'|h) p(E'|h)``."""
+
+Kind = Literal["lewm", "blind", "state_first", "parallel"]
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """World-model hyperparameters. ``kind`` picks the factorisation; the rest sizes the network."""
+
+    kind: Annotated[Kind, tyro.conf.Suppress] = "lewm"
+    """Factorisation: lewm (emotion first), blind, state_first or parallel (on the command line:
+    --world-model)."""
+    deter: int = 128
+    """Size of the recurrent (deterministic) history state h."""
+    stoch: int = 8
+    """Number of categorical latent variables in the stochastic state z."""
+    classes: int = 8
+    """Classes per categorical latent."""
+    hidden: int = 128
+    """Width of the MLPs."""
+    embed: int = 128
+    """Size of the observation embedding (EncS output)."""
+    per_modality: int = 32
+    """Width of the first layer of each observation modality's encoder, and of EncA."""
+    emotion_embed: int = 16
+    """Size of the emotion embedding (EncE output)."""
+    emotion_weight: float = 1.0
+    """lambda: weight of the emotion loss (next-emotion prior and current-emotion posterior)."""
+    consistency_weight: float = 0.01
+    """beta: weight of the consistency term C = ||TS(h, E_hat) - TS(h, E)|| (lewm only)."""
+    teacher_forcing: float = 0.5
+    """Share of steps whose state prior TS is conditioned on the label rather than on the predicted
+    emotion during training (lewm only); 1.0 is pure teacher forcing as in the paper."""
+    kl_dyn: float = 0.5
+    """Weight of the dynamics KL (trains the prior), as DreamerV3."""
+    kl_rep: float = 0.1
+    """Weight of the representation KL (regularises the posterior), as DreamerV3."""
+    free_nats: float = 1.0
+    """KL below this many nats is not penalised."""
+    unimix: float = 0.01
+    """Mix of uniform probability in every categorical, against overconfident latents."""
+    lr: float = 1e-3
+    """Adam learning rate of the world model."""
+    grad_clip: float = 100.0
+    """Gradient-norm clipping."""
+    label_key: Literal["emotion_annotated", "emotion"] = "emotion_annotated"
+    """Which label trains the emotion heads: the annotator's (weak supervision, default) or the
+    true one. Metrics are always computed against the true labels."""
+    param_tolerance: float = 0.05
+    """The blind model is widened until its parameter count is within this fraction of lewm's."""
+
+    @property
+    def uses_emotion(self) -> bool:
+        """Whether the model has an emotion pathway (every kind but ``blind``)."""
+        return self.kind != "blind"
+
+    def __post_init__(self) -> None:
+        if self.kind not in WORLD_MODELS:
+            raise ValueError(f"unknown world model {self.kind!r}; allowed: {', '.join(WORLD_MODELS)}")
+        for name in ("deter", "stoch", "classes", "hidden", "embed", "per_modality",
+                     "emotion_embed"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("emotion_weight", "consistency_weight", "kl_dyn", "kl_rep", "free_nats"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")

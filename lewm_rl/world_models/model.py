@@ -1,0 +1,761 @@
+"""The Large Emotional World Model (LEWM) and its emotion-blind and ablated configurations.
+
+One network, in DreamerV3's four verbs (``initial``, ``observe``, ``imagine``, ``loss``), with the
+state passed in and out explicitly. Notation (paper, arXiv 2512.24149): state ``S``, emotion ``E``,
+action ``A``. Index ``t`` here is the step *arrived at*:
+
+* encoders ``z = EncS(S)`` (a categorical posterior ``q(z_t | h_t, S_t)`` over an observation
+  embedding), ``a = EncA(A)``, ``e = EncE(E)``;
+* history ``h_t = GRU(h_{t-1}, [z_{t-1}; a_{t-1}; e_{t-1}])`` (the paper's ``h`` of the previous step);
+* ``lewm`` (emotion first): ``TE: p(E_t | h_t)``, then ``TS: p(z_t | h_t, E_t)``;
+  ``state_first``: ``p(z_t | h_t)`` then ``p(E_t | h_t, z_t)``; ``parallel``: both from ``h_t``;
+  ``blind``: no ``E`` at all, widened to the same parameter count;
+* ``DecS`` decodes ``S_t`` from ``(h_t, z_t)``; reward and continuation heads read ``(h_t, z_t)``;
+* an emotion posterior ``q(E_t | h_t, S_t)`` infers the current emotion from the history and the
+  cues: it is what the recurrent state carries forward (``e_t``), and what the actor reads.
+
+Labels never enter ``h``, ``z`` or ``e``: the posterior states of ``observe`` are the same with or
+without labels (a test checks it). Labels are targets: they train ``TE`` and the emotion posterior,
+condition ``TS`` for part of the steps (``teacher_forcing``), and enter the consistency term
+``C = || TS(h, E_hat) - TS(h, E) ||`` (L2 distance between the two prior distributions over z).
+Loss: ``L_state + lambda L_emotion + beta C``, ``L_state`` being DreamerV3's reconstruction, reward,
+continuation and balanced KL terms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from lewm_rl.metrics import f1_scores
+from lewm_rl.world_models.codec import LabelSpec, ObsDecoder, ObsEncoder, modalities
+from lewm_rl.world_models.config import WorldModelConfig
+
+Tensor = torch.Tensor
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    """``Linear -> LayerNorm -> SiLU -> Linear``."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+                         nn.Linear(hidden, out_dim))
+
+
+@dataclass
+class State:
+    """A (batch of) world-model state(s). Leading dims ``(...)`` are shared by all fields.
+
+    Attributes:
+        deter: ``(..., D)`` recurrent history state h.
+        stoch: ``(..., S, C)`` one-hot categorical latents z (straight-through gradients).
+        emotion: ``(..., P, K)`` emotion distribution carried forward (posterior when observing,
+            prediction when imagining); ``P = 0`` for the blind model.
+    """
+
+    deter: Tensor
+    stoch: Tensor
+    emotion: Tensor
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> State:
+        """Applies ``fn`` to every field."""
+        return State(fn(self.deter), fn(self.stoch), fn(self.emotion))
+
+    def __getitem__(self, index) -> State:
+        return self.map(lambda x: x[index])
+
+    def detach(self) -> State:
+        return self.map(lambda x: x.detach())
+
+    @property
+    def shape(self) -> torch.Size:
+        """The leading dims."""
+        return self.deter.shape[:-1]
+
+    def flatten(self) -> State:
+        """Merges all leading dims into one: ``(N, ...)``."""
+        lead = len(self.shape)
+        n = self.deter[..., 0].numel()  # explicit: the blind model's emotion has 0 elements
+        return State(self.deter.reshape(n, self.deter.shape[-1]),
+                     self.stoch.reshape(n, *self.stoch.shape[lead:]),
+                     self.emotion.reshape(n, *self.emotion.shape[lead:]))
+
+    @staticmethod
+    def stack(states: list[State], dim: int = 0) -> State:
+        return State(torch.stack([s.deter for s in states], dim),
+                     torch.stack([s.stoch for s in states], dim),
+                     torch.stack([s.emotion for s in states], dim))
+
+
+@dataclass(frozen=True)
+class EmotionIntervention:
+    """A what-if: force the partner's emotion in imagination.
+
+    Attributes:
+        emotion: the forced label (e.g. 3 for anger).
+        step: first imagined step at which it is forced (0 forces the start state's emotion).
+        until: first step at which it is no longer forced (default ``step + 1``: one step).
+        partner: which partner (for multi-partner label spaces).
+    """
+
+    emotion: int
+    step: int = 1
+    until: int | None = None
+    partner: int = 0
+
+    def active(self, k: int) -> bool:
+        end = self.step + 1 if self.until is None else self.until
+        return self.step <= k < end
+
+
+@dataclass
+class Trajectory:
+    """An imagined rollout of ``H`` steps from ``N`` start states (index 0 is the start).
+
+    Attributes:
+        states: ``State`` with leading dims ``(H + 1, N)``.
+        features: ``(H + 1, N, F)`` what the actor and critic read.
+        actions: ``(H, N)`` actions taken at states ``0..H-1``.
+        emotion: ``(H + 1, N, P, K)`` predicted emotion distributions (empty for blind).
+        reward: ``(H + 1, N)`` predicted reward on arriving at each state (index 0 unused).
+        cont: ``(H + 1, N)`` predicted probability that the episode continues at each state.
+        behaviour: ``(H + 1, N, ..., classes)`` decoded probabilities of the behaviour modality
+            (e.g. the partner's next act), or ``None``.
+    """
+
+    states: State
+    features: Tensor
+    actions: Tensor
+    emotion: Tensor
+    reward: Tensor
+    cont: Tensor
+    behaviour: Tensor | None
+
+
+def _probs(logits: Tensor, unimix: float) -> Tensor:
+    probs = torch.softmax(logits, -1)
+    if unimix > 0:
+        probs = (1 - unimix) * probs + unimix / logits.shape[-1]
+    return probs
+
+
+def _sample_onehot(probs: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Straight-through one-hot sample ``(..., C)`` of categorical ``probs``."""
+    flat = probs.reshape(-1, probs.shape[-1])
+    idx = torch.multinomial(flat, 1, generator=generator).squeeze(-1)
+    onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype).reshape(probs.shape)
+    return onehot + probs - probs.detach()
+
+
+def _kl(p_logp: tuple[Tensor, Tensor], q_logq: tuple[Tensor, Tensor]) -> Tensor:
+    """KL(p || q) of categoricals ``(..., S, C)``, summed over latents: ``(...)``."""
+    p, logp = p_logp
+    _, logq = q_logq
+    return (p * (logp - logq)).sum((-2, -1))
+
+
+def consistency(ts_pred: Tensor, ts_label: Tensor) -> Tensor:
+    """The consistency term ``C = || TS(h, E_hat) - TS(h, E) ||_2`` per step.
+
+    Args:
+        ts_pred: ``(..., S, C)`` prior distribution over z conditioned on the predicted emotion.
+        ts_label: ``(..., S, C)`` prior distribution over z conditioned on the label.
+
+    Returns:
+        ``(...)`` Euclidean distance between the two, over all latents and classes.
+    """
+    return torch.linalg.vector_norm((ts_pred - ts_label).flatten(-2), dim=-1)
+
+
+class EmotionalWorldModel(nn.Module):
+    """LEWM and its configurations (see the module docstring). Build with :func:`build_world_model`.
+
+    Args:
+        config: hyperparameters and ``kind``.
+        observation_space: the env's observation space (``Dict`` of Box/Discrete/... modalities).
+        action_space: ``Discrete``.
+        labels: the emotion-label spec (partners x classes); ignored by ``blind``.
+        behaviour_key: observation key holding the others' social behaviour (e.g. ``partner_act``),
+            decoded in imagination and scored by the metrics; ``None`` if the env has none.
+    """
+
+    def __init__(
+        self,
+        config: WorldModelConfig,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        labels: LabelSpec,
+        behaviour_key: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"the world models take Discrete actions, got {action_space}")
+        c = config
+        self.config = c
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.labels = labels
+        self.mods = modalities(observation_space)
+        keys = [m.key for m in self.mods]
+        if behaviour_key is not None and behaviour_key not in keys:
+            raise ValueError(f"behaviour_key {behaviour_key!r} is not an observation key {keys}")
+        self.behaviour_key = behaviour_key
+        self.num_actions = int(action_space.n)
+        self.P = labels.partners if c.uses_emotion else 0
+        self.K = labels.classes
+        z_dim = c.stoch * c.classes
+        e_in = c.emotion_embed if c.uses_emotion else 0
+
+        self.encoder = ObsEncoder(self.mods, c.per_modality, c.hidden, c.embed)  # EncS
+        self.enc_a = nn.Linear(self.num_actions, c.per_modality)  # EncA
+        self.img_in = nn.Sequential(nn.Linear(z_dim + c.per_modality + e_in, c.hidden),
+                                    nn.LayerNorm(c.hidden), nn.SiLU())
+        self.gru = nn.GRUCell(c.hidden, c.deter)
+        # q(z, E | h, S): one trunk, heads for the latents and (emotion models) the emotion.
+        self.post = mlp(c.deter + c.embed, c.hidden, z_dim + self.P * self.K)
+        self.ts = mlp(c.deter + (e_in if c.kind == "lewm" else 0), c.hidden, z_dim)  # TS
+        if c.uses_emotion:
+            e_dim = self.P * self.K
+            self.enc_e = nn.Linear(e_dim, c.emotion_embed)  # EncE
+            self.te = mlp(c.deter + (z_dim if c.kind == "state_first" else 0), c.hidden, e_dim)
+        feat = c.deter + z_dim
+        self.decoder = ObsDecoder(self.mods, feat, c.hidden)  # DecS
+        self.reward_head = mlp(feat, c.hidden, 1)
+        self.cont_head = mlp(feat, c.hidden, 1)
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def feature_dim(self) -> int:
+        """Size of :meth:`features`: ``deter + stoch*classes`` (+ ``P*K + P`` with emotions)."""
+        c = self.config
+        return c.deter + c.stoch * c.classes + (self.P * self.K + self.P)
+
+    @property
+    def device(self) -> torch.device:
+        return self.gru.weight_hh.device
+
+    def initial(self, batch_size: int) -> State:
+        """The state before any observation: zeros, and a uniform emotion belief."""
+        c, dev = self.config, self.device
+        return State(
+            torch.zeros(batch_size, c.deter, device=dev),
+            torch.zeros(batch_size, c.stoch, c.classes, device=dev),
+            torch.full((batch_size, self.P, self.K), 1.0 / self.K, device=dev),
+        )
+
+    def features(self, state: State) -> Tensor:
+        """What the actor, the critic and SB3 policies read: ``(..., F)``.
+
+        ``[h; z]``, plus, for every model with an emotion pathway, the emotion distribution and its
+        entropy per partner, so that emotion predictions shape planning.
+        """
+        lead = state.shape
+        parts = [state.deter, state.stoch.reshape(*lead, -1)]
+        if self.P:
+            e = state.emotion
+            parts += [e.reshape(*lead, -1), -(e * torch.log(e.clamp_min(1e-8))).sum(-1)]
+        return torch.cat(parts, -1)
+
+    def _state_features(self, state: State) -> Tensor:
+        """``[h; z]``: what the decoder and the reward and continuation heads read."""
+        return torch.cat([state.deter, state.stoch.reshape(*state.shape, -1)], -1)
+
+    # ------------------------------------------------------------------------------------------
+    def _recur(self, prev: State, prev_action: Tensor) -> Tensor:
+        """``h_t`` from the previous state and the previous action (one-hot ``(N, A)``)."""
+        parts = [prev.stoch.reshape(len(prev.deter), -1), self.enc_a(prev_action)]
+        if self.P:
+            parts.append(self.enc_e(prev.emotion.reshape(len(prev.deter), -1)))
+        return self.gru(self.img_in(torch.cat(parts, -1)), prev.deter)
+
+    def _ts(self, h: Tensor, emotion: Tensor | None) -> Tensor:
+        """TS prior logits ``(N, S, C)``; ``emotion`` ``(N, P, K)`` conditions it for lewm."""
+        c = self.config
+        x = h if c.kind != "lewm" else torch.cat([h, self.enc_e(emotion.flatten(1))], -1)
+        return self.ts(x).reshape(len(h), c.stoch, c.classes)
+
+    def _te(self, h: Tensor, z_probs: Tensor | None = None) -> Tensor:
+        """TE emotion prior logits ``(N, P, K)`` (state_first reads the predicted z too)."""
+        x = h if self.config.kind != "state_first" else torch.cat([h, z_probs.flatten(1)], -1)
+        return self.te(x).reshape(len(h), self.P, self.K)
+
+    def _reset(self, prev: State, prev_action: Tensor, is_first: Tensor) -> tuple[State, Tensor]:
+        """Starts episodes where ``is_first``: initial state and no previous action."""
+        if not bool(is_first.any()):
+            return prev, prev_action
+        init = self.initial(len(is_first))
+        m = is_first.float()
+        state = State(
+            torch.where(m[:, None] > 0, init.deter, prev.deter),
+            torch.where(m[:, None, None] > 0, init.stoch, prev.stoch),
+            torch.where(m[:, None, None] > 0, init.emotion, prev.emotion),
+        )
+        return state, prev_action * (1 - m[:, None])
+
+    def observe_step(
+        self,
+        prev: State,
+        prev_action: Tensor,
+        embed: Tensor,
+        is_first: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[State, dict[str, Tensor]]:
+        """One posterior step: what acting needs, and what the recurrence needs.
+
+        Args:
+            prev: state at ``t - 1`` ``(N, ...)``.
+            prev_action: ``(N,)`` action taken at ``t - 1``.
+            embed: ``(N, embed)`` EncS embedding of ``S_t``.
+            is_first: ``(N,)`` bool, ``S_t`` starts an episode.
+            generator: for sampling z.
+
+        Returns:
+            The posterior state at ``t`` (labels never enter it) and the posterior distributions.
+        """
+        return self._observe_step(prev, prev_action, self._embed_proj(embed), is_first, generator)
+
+    def _embed_proj(self, embed: Tensor) -> Tensor:
+        """The embedding's share of the posterior's first layer: ``(..., hidden)``."""
+        return F.linear(embed, self.post[0].weight[:, self.config.deter:])
+
+    def _observe_step(self, prev: State, prev_action: Tensor, embed_proj: Tensor,
+                      is_first: Tensor, generator: torch.Generator | None
+                      ) -> tuple[State, dict[str, Tensor]]:
+        c = self.config
+        prev_a = F.one_hot(prev_action.long(), self.num_actions).float()
+        prev, prev_a = self._reset(prev, prev_a, is_first)
+        h = self._recur(prev, prev_a)
+        first = self.post[0]  # Linear over [h; embed], split so embed's part is precomputed
+        x = F.linear(h, first.weight[:, : c.deter], first.bias) + embed_proj
+        logits = self.post[1:](x)
+        z_dim = c.stoch * c.classes
+        post_probs = _probs(logits[:, :z_dim].reshape(len(h), c.stoch, c.classes), c.unimix)
+        z = _sample_onehot(post_probs, generator)
+        out = {"post": post_probs}
+        emotion = prev.emotion[:, :0]
+        if self.P:
+            post_e = logits[:, z_dim:].reshape(len(h), self.P, self.K)
+            emotion = torch.softmax(post_e, -1)
+            out["post_e_logits"] = post_e
+        return State(h, z, emotion), out
+
+    def priors(
+        self, h: Tensor, label: Tensor | None = None, force_label: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """The one-step predictions from ``h_t`` ``(N, D)``, batched over all steps at once.
+
+        They do not feed the recurrence when observing, so ``observe`` computes them after its
+        loop in one call.
+
+        Args:
+            h: history states.
+            label: ``(N, P)`` labels of the same steps; with them (lewm) TS is also conditioned
+                on the label, for the consistency term and teacher forcing.
+            force_label: ``(N,)`` bool, rows whose training prior is the label-conditioned one.
+
+        Returns:
+            ``prior`` ``(N, S, C)`` (the prior over z the KL trains), ``te_logits`` ``(N, P, K)``
+            (emotion models), and for lewm with labels ``ts_pred`` and ``ts_label``.
+        """
+        c = self.config
+        out: dict[str, Tensor] = {}
+        if c.kind == "lewm":
+            te = self._te(h)
+            pred = torch.softmax(te, -1)
+            out["te_logits"] = te
+            if label is not None:
+                onehot = F.one_hot(label.clamp_min(0).long(), self.K).float()
+                both = self._ts(torch.cat([h, h]), torch.cat([pred, onehot]))  # (2N, S, C)
+                ts_pred, ts_label = both[: len(h)], both[len(h):]
+                out["ts_pred"] = _probs(ts_pred, c.unimix)
+                out["ts_label"] = _probs(ts_label, c.unimix)
+                prior = ts_pred if force_label is None else torch.where(
+                    force_label[:, None, None], ts_label, ts_pred)
+            else:
+                prior = self._ts(h, pred)
+        else:
+            prior = self._ts(h, None)
+            if self.P:
+                zp = _probs(prior, c.unimix) if c.kind == "state_first" else None
+                out["te_logits"] = self._te(h, zp)
+        out["prior"] = _probs(prior, c.unimix)
+        return out
+
+    def observe(
+        self,
+        obs: dict[str, Tensor],
+        action: Tensor,
+        is_first: Tensor,
+        emotion: Tensor | None = None,
+        state: tuple[State, Tensor] | None = None,
+        teacher_forcing: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[State, dict[str, Tensor], tuple[State, Tensor]]:
+        """Posterior states over a ``(B, T)`` sequence, and the one-step priors.
+
+        Args:
+            obs: observation tensors ``(B, T, ...)`` per modality.
+            action: ``(B, T)`` action taken at each step.
+            is_first: ``(B, T)`` bool.
+            emotion: ``(B, T, P)`` labels, or ``None``. They shape only the prior outputs used by
+                the loss; the returned states do not depend on them.
+            state: carry ``(State (B, ...), previous action (B,))`` from the last call, or
+                ``None`` to start from :meth:`initial`.
+            teacher_forcing: share of steps whose TS prior is conditioned on the label.
+            generator: for sampling.
+
+        Returns:
+            ``(states (B, T, ...), outputs (B, T, ...), carry)``.
+        """
+        B, T = is_first.shape
+        assert action.shape == (B, T), f"action must be (B, T) = {(B, T)}, got {action.shape}"
+        embed_proj = self._embed_proj(self.encoder(obs))  # (B, T, hidden), for all t at once
+        prev, prev_action = state if state is not None else (
+            self.initial(B), torch.zeros(B, dtype=torch.long, device=self.device))
+        states, outs = [], []
+        for t in range(T):
+            prev, out = self._observe_step(prev, prev_action, embed_proj[:, t], is_first[:, t],
+                                           generator)
+            prev_action = action[:, t]
+            states.append(prev)
+            outs.append(out)
+        stacked = {k: torch.stack([o[k] for o in outs], 1) for k in outs[0]}
+        seq = State.stack(states, 1)
+        force = None
+        label = None
+        if emotion is not None:
+            label = emotion.reshape(B * T, -1)
+            if teacher_forcing > 0:
+                u = torch.rand(B * T, generator=generator, device=self.device)
+                force = u < teacher_forcing
+        pri = self.priors(seq.deter.reshape(B * T, -1), label, force)  # (B*T, ...)
+        stacked.update({k: v.reshape(B, T, *v.shape[1:]) for k, v in pri.items()})
+        return seq, stacked, (prev, prev_action)
+
+    # ------------------------------------------------------------------------------------------
+    def img_step(
+        self,
+        prev: State,
+        action: Tensor,
+        force: tuple[int, int] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> State:
+        """One imagined step from ``prev`` ``(N, ...)`` under ``action`` ``(N,)``.
+
+        Args:
+            force: ``(partner, emotion)`` to force the predicted emotion of this step (what-if).
+        """
+        c = self.config
+        h = self._recur(prev, F.one_hot(action.long(), self.num_actions).float())
+        emotion = prev.emotion[:, :0]
+        if c.kind == "lewm":
+            emotion = self._force(torch.softmax(self._te(h), -1), force)
+            prior = self._ts(h, emotion)
+        else:
+            prior = self._ts(h, None)
+        probs = _probs(prior, c.unimix)
+        z = _sample_onehot(probs, generator)
+        if c.kind == "state_first":
+            emotion = self._force(torch.softmax(self._te(h, probs), -1), force)
+        elif c.kind == "parallel":
+            emotion = self._force(torch.softmax(self._te(h), -1), force)
+        return State(h, z, emotion)
+
+    def _force(self, emotion: Tensor, force: tuple[int, int] | None) -> Tensor:
+        if force is None:
+            return emotion
+        partner, label = force
+        emotion = emotion.clone()
+        emotion[:, partner] = F.one_hot(torch.tensor(label), self.K).to(emotion)
+        return emotion
+
+    def imagine(
+        self,
+        start: State,
+        policy: Callable[[Tensor], Tensor],
+        horizon: int,
+        intervention: EmotionIntervention | None = None,
+        generator: torch.Generator | None = None,
+        decode_behaviour: bool = True,
+    ) -> Trajectory:
+        """Rolls the model forward ``horizon`` steps under ``policy``.
+
+        Args:
+            start: start states ``(N, ...)`` (for example flattened posterior states).
+            policy: maps features ``(N, F)`` to actions ``(N,)``.
+            horizon: number of imagined steps ``H``.
+            intervention: force the partner's emotion at chosen steps (what-if imagination); a
+                blind model has no emotion to force and raises ``ValueError``.
+            generator: for sampling.
+            decode_behaviour: also decode the behaviour modality (what-if analysis); the agents
+                skip it.
+
+        Returns:
+            The :class:`Trajectory`.
+        """
+        if intervention is not None:
+            if not self.P:
+                raise ValueError("an emotion-blind model has no emotion to intervene on")
+            if not 0 <= intervention.emotion < self.K or not 0 <= intervention.partner < self.P:
+                raise ValueError(f"intervention must name an emotion in [0, {self.K}) and a "
+                                 f"partner in [0, {self.P})")
+        assert start.deter.dim() == 2, "start states must be flattened to (N, ...)"
+        state = start
+        if intervention is not None and intervention.active(0):
+            state = State(start.deter, start.stoch,
+                          self._force(start.emotion, (intervention.partner, intervention.emotion)))
+        states, actions = [state], []
+        for k in range(1, horizon + 1):
+            action = policy(self.features(state))
+            force = None
+            if intervention is not None and intervention.active(k):
+                force = (intervention.partner, intervention.emotion)
+            state = self.img_step(state, action, force, generator)
+            states.append(state)
+            actions.append(action)
+        traj = State.stack(states, 0)
+        sfeat = self._state_features(traj)
+        behaviour = None
+        if self.behaviour_key is not None and decode_behaviour:
+            behaviour = torch.softmax(self.decoder(sfeat)[self.behaviour_key], -1)
+        return Trajectory(
+            states=traj,
+            features=self.features(traj),
+            actions=torch.stack(actions, 0) if actions else torch.zeros(0, len(start.deter)),
+            emotion=traj.emotion,
+            reward=self.reward_head(sfeat).squeeze(-1),
+            cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
+            behaviour=behaviour,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def loss(
+        self,
+        batch: dict[str, Tensor],
+        generator: torch.Generator | None = None,
+        with_metrics: bool = True,
+    ) -> tuple[Tensor, dict[str, float]]:
+        """``L_state + lambda L_emotion + beta C`` over a ``(B, T)`` batch (see
+        :meth:`loss_and_states`)."""
+        loss, metrics, _ = self.loss_and_states(batch, generator, with_metrics)
+        return loss, metrics
+
+    def loss_and_states(
+        self,
+        batch: dict[str, Tensor],
+        generator: torch.Generator | None = None,
+        with_metrics: bool = True,
+    ) -> tuple[Tensor, dict[str, float], State]:
+        """``L_state + lambda L_emotion + beta C`` over a ``(B, T)`` batch, and the posterior states.
+
+        Args:
+            batch: observation keys ``(B, T, ...)``, ``action`` ``(B, T)``, ``reward`` ``(B, T)``
+                (received on arriving at each step), ``is_first`` and ``is_terminal`` ``(B, T)``,
+                and for emotion models the training labels under ``config.label_key`` ``(B, T, P)``
+                (``-1`` where unknown) and the true labels ``emotion`` for metrics.
+            generator: for sampling.
+            with_metrics: also compute the prediction metrics (slower).
+
+        Returns:
+            ``(loss, metrics, posterior states (B, T, ...))``, metrics keyed ``world_model/...``.
+        """
+        c = self.config
+        obs = {m.key: batch[m.key] for m in self.mods}
+        B, T = batch["is_first"].shape
+        labels = None
+        if self.P:
+            labels = batch[c.label_key].reshape(B, T, self.P).long()
+        # Labels condition TS only when they feed the loss (consistency or teacher forcing).
+        cond = labels if c.kind == "lewm" and (c.consistency_weight > 0 or c.teacher_forcing > 0
+                                               ) else None
+        states, out, _ = self.observe(obs, batch["action"], batch["is_first"].bool(), cond,
+                                      teacher_forcing=c.teacher_forcing if c.kind == "lewm" else 0,
+                                      generator=generator)
+        sfeat = self._state_features(states)  # (B, T, F)
+        recon = self.decoder.loss(self.decoder(sfeat), obs)
+        recon_loss = sum(v.mean() for v in recon.values())
+        reward_loss = ((self.reward_head(sfeat).squeeze(-1) - batch["reward"].float()) ** 2).mean()
+        cont_target = 1.0 - batch["is_terminal"].float()
+        cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
+                                                       cont_target)
+        post, prior = out["post"], out["prior"]
+        lp, lq = torch.log(post), torch.log(prior)
+        kl_dyn = _kl((post.detach(), lp.detach()), (prior, lq))
+        kl_rep = _kl((post, lp), (prior.detach(), lq.detach()))
+        kl_loss = (c.kl_dyn * kl_dyn.clamp_min(c.free_nats).mean()
+                   + c.kl_rep * kl_rep.clamp_min(c.free_nats).mean())
+        total = recon_loss + reward_loss + cont_loss + kl_loss
+        losses = {"recon": recon_loss, "reward": reward_loss, "cont": cont_loss,
+                  "kl": kl_dyn.mean()}
+
+        if self.P:
+            valid = labels >= 0  # (B, T, P)
+            safe = labels.clamp_min(0)
+            ce_post = F.cross_entropy(out["post_e_logits"].reshape(-1, self.K), safe.reshape(-1),
+                                      reduction="none").reshape(B, T, self.P)
+            ce_prior = F.cross_entropy(out["te_logits"].reshape(-1, self.K), safe.reshape(-1),
+                                       reduction="none").reshape(B, T, self.P)
+            not_first = (~batch["is_first"].bool())[..., None]
+            emotion_loss = _masked_mean(ce_post, valid) + _masked_mean(ce_prior, valid & not_first)
+            total = total + c.emotion_weight * emotion_loss
+            losses["emotion"] = emotion_loss
+            if c.kind == "lewm" and "ts_pred" in out:
+                cons = consistency(out["ts_pred"], out["ts_label"])  # (B, T)
+                cons_loss = _masked_mean(cons, valid.all(-1))
+                total = total + c.consistency_weight * cons_loss
+                losses["consistency"] = cons_loss
+        metrics = {f"world_model/loss_{k}": float(v.detach()) for k, v in losses.items()}
+        metrics["world_model/loss"] = float(total.detach())
+        if with_metrics:
+            with torch.no_grad():
+                metrics.update(self._metrics(batch, states, out))
+        return total, metrics, states
+
+    @torch.no_grad()
+    def _metrics(self, batch: dict[str, Tensor], states: State, out: dict[str, Tensor]
+                 ) -> dict[str, float]:
+        """Prediction quality: next state, reward, partner behaviour, emotions (vs true labels)."""
+        m: dict[str, float] = {}
+        B, T = batch["is_first"].shape
+        not_first = ~batch["is_first"].bool()
+        # One-step predictions from the prior: the mode of p(z_t | h_t, ...).
+        prior = out["prior"]
+        zmode = F.one_hot(prior.argmax(-1), prior.shape[-1]).float()
+        pfeat = torch.cat([states.deter, zmode.flatten(-2)], -1)
+        pred = self.decoder(pfeat)
+        obs = {mm.key: batch[mm.key] for mm in self.mods}
+        nll = self.decoder.loss(pred, obs)
+        boxes = [mm.key for mm in self.mods if mm.kind == "box"]
+        if boxes:
+            m["world_model/next_state_error"] = float(
+                sum(nll[k][not_first].mean() for k in boxes) / len(boxes))
+        rew = self.reward_head(pfeat).squeeze(-1)
+        m["world_model/reward_error"] = float(((rew - batch["reward"].float()) ** 2)[not_first]
+                                              .mean())
+        if self.behaviour_key is not None:
+            key = self.behaviour_key
+            mod = next(mm for mm in self.mods if mm.key == key)
+            logits = pred[key]  # (B, T, size, classes)
+            target = batch[key].reshape(B, T, mod.size).long()
+            f = f1_scores(target[not_first].cpu().numpy(),
+                          logits.argmax(-1)[not_first].cpu().numpy(), mod.classes)
+            m["world_model/partner_act_accuracy"] = f["accuracy"]
+            m["world_model/partner_act_macro_f1"] = f["macro_f1"]
+        if self.P and "emotion" in batch:
+            true = batch["emotion"].reshape(B, T, self.P).long()
+            cur = out["post_e_logits"].argmax(-1)
+            f = f1_scores(true.cpu().numpy(), cur.cpu().numpy(), self.K)
+            m["world_model/emotion_accuracy"] = f["accuracy"]
+            m["world_model/emotion_macro_f1"] = f["macro_f1"]
+            m["world_model/emotion_weighted_f1"] = f["weighted_f1"]
+            nxt = out["te_logits"].argmax(-1)
+            f = f1_scores(true[not_first].cpu().numpy(), nxt[not_first].cpu().numpy(), self.K)
+            m["world_model/next_emotion_accuracy"] = f["accuracy"]
+            m["world_model/next_emotion_macro_f1"] = f["macro_f1"]
+            m["world_model/next_emotion_weighted_f1"] = f["weighted_f1"]
+            p = torch.softmax(out["te_logits"], -1)
+            m["world_model/emotion_entropy"] = float(
+                -(p * torch.log(p.clamp_min(1e-8))).sum(-1).mean())
+            if self.config.kind == "lewm":
+                m["world_model/ts_sensitivity"] = self.ts_sensitivity(states, true)
+        return m
+
+    @torch.no_grad()
+    def ts_sensitivity(self, states: State, labels: Tensor) -> float:
+        """How much TS's prior moves when its emotion input is swapped for another one.
+
+        Mean L2 distance between ``TS(h, E)`` and ``TS(h, E')`` with ``E'`` a different label
+        (``E + 1 + U{0..K-2}`` mod K). Near zero means the factorisation failed: the state
+        prediction ignores the emotion.
+        """
+        h = states.deter.reshape(-1, states.deter.shape[-1])
+        lab = labels.reshape(len(h), self.P).clamp_min(0)
+        other = (lab + 1 + torch.randint(0, self.K - 1, lab.shape, device=lab.device)) % self.K
+        a = _probs(self._ts(h, F.one_hot(lab, self.K).float()), self.config.unimix)
+        b = _probs(self._ts(h, F.one_hot(other, self.K).float()), self.config.unimix)
+        return float(consistency(a, b).mean())
+
+    # ------------------------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save(self, path: str | Path) -> None:
+        """Writes config, spaces' description and weights (a data-only checkpoint)."""
+        torch.save({"config": dataclasses.asdict(self.config), "state_dict": self.state_dict()},
+                   path)
+
+    def load_weights(self, path: str | Path) -> None:
+        """Loads weights saved by :meth:`save` (``weights_only=True``: data, never code)."""
+        payload = torch.load(path, map_location=self.device, weights_only=True)
+        if payload["config"] != dataclasses.asdict(self.config):
+            raise ValueError(f"{path}: saved with a different config {payload['config']}")
+        self.load_state_dict(payload["state_dict"])
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    mask = mask.float()
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def build_world_model(
+    config: WorldModelConfig,
+    observation_space: spaces.Space,
+    action_space: spaces.Discrete,
+    emotion_space: spaces.Space | None = None,
+    emotion_names: tuple[str, ...] = (),
+    behaviour_key: str | None = None,
+) -> EmotionalWorldModel:
+    """Builds the world model ``config.kind`` for the given spaces.
+
+    The blind model is widened (``deter``, ``hidden``, ``embed`` scaled together) until its
+    parameter count is within ``config.param_tolerance`` of the ``lewm`` model built from the same
+    config and spaces, so every comparison is at equal capacity.
+    """
+    if emotion_space is None:
+        if config.uses_emotion:
+            raise ValueError(f"world model {config.kind!r} needs the env's emotion_space")
+        labels = LabelSpec(1, 7, tuple(emotion_names))
+    else:
+        labels = LabelSpec.from_space(emotion_space, tuple(emotion_names))
+    if config.kind != "blind":
+        return EmotionalWorldModel(config, observation_space, action_space, labels, behaviour_key)
+    reference = dataclasses.replace(config, kind="lewm")
+    target = EmotionalWorldModel(reference, observation_space, action_space, labels,
+                                 behaviour_key).num_parameters()
+
+    def build(scale: float) -> EmotionalWorldModel:
+        cfg = dataclasses.replace(config, deter=max(1, round(config.deter * scale)),
+                                  hidden=max(1, round(config.hidden * scale)),
+                                  embed=max(1, round(config.embed * scale)))
+        return EmotionalWorldModel(cfg, observation_space, action_space, labels, behaviour_key)
+
+    # Bisection on the width scale: the parameter count grows monotonically with it.
+    lo, hi = 1.0, 3.0
+    best = build(1.0)
+    for _ in range(40):
+        if abs(best.num_parameters() - target) <= config.param_tolerance * target / 2:
+            break
+        mid = (lo + hi) / 2
+        model = build(mid)
+        lo, hi = (mid, hi) if model.num_parameters() < target else (lo, mid)
+        if abs(model.num_parameters() - target) < abs(best.num_parameters() - target):
+            best = model
+    if abs(best.num_parameters() - target) > config.param_tolerance * target:
+        raise RuntimeError(f"could not match the blind model's size to {target:,} parameters")
+    return best
+
+
+def explained(model: EmotionalWorldModel) -> str:
+    """A one-line description: kind, sizes and parameter count."""
+    c = model.config
+    return (f"{c.kind}: deter={c.deter} stoch={c.stoch}x{c.classes} hidden={c.hidden} "
+            f"emotion={model.P}x{model.K} params={model.num_parameters():,}")
+
+
+__all__ = ["EmotionIntervention", "EmotionalWorldModel", "State", "Trajectory",
+           "build_world_model", "consistency", "explained"]

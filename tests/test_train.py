@@ -1,0 +1,156 @@
+"""The training CLI as a user runs it: TensorBoard output, checkpoints, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--steps", "320", "--prefill", "96", "--num-envs", "4", "--batch-size", "4",
+        "--seq-len", "8", "--eval-every", "160", "--checkpoint-every", "160", "--log-every", "80",
+        "--eval-episodes", "2", "--eval-populations", "stoic", "--train-ratio", "8",
+        "--wm.deter", "32", "--wm.hidden", "32", "--wm.embed", "32", "--dreamer.hidden", "32",
+        "--dreamer.horizon", "4", "--threads", "1", "--no-progress"]
+
+
+def train(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "lewm_rl.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def only_run(logdir: Path) -> Path:
+    runs = sorted(p.parent for p in logdir.glob("*/*/config.json"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
+    train("--env", "SocialNegotiation-v0", "--logdir", str(tmp_path), *TINY)
+    run = only_run(tmp_path)
+    assert run.name == "lewm" and (run / "checkpoint.pt").is_file()
+    results = json.loads((run / "results.json").read_text())
+    assert results["step"] >= 320 and math.isfinite(results["eval/episode_return"])
+    assert "eval/stoic/episode_return" in results
+    acc = EventAccumulator(str(run), size_guidance={"images": 0, "tensors": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for tag in ("eval/episode_return", "train/episode_return", "train/fps", "imag/return",
+                "world_model/loss", "world_model/emotion_accuracy",
+                "world_model/emotion_macro_f1", "world_model/next_emotion_accuracy",
+                "world_model/partner_act_accuracy", "actor/entropy"):
+        assert tag in scalars, f"{tag} missing from {sorted(scalars)}"
+        assert all(math.isfinite(e.value) for e in acc.Scalars(tag)), tag
+    images = set(acc.Tags()["images"])
+    assert {"eval/emotion_prediction", "eval/video"} <= images
+    texts = {t.split("/text_summary")[0] for t in acc.Tags()["tensors"]}
+    assert {"hyperparameters", "eval/transcript"} <= texts
+
+
+def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):
+    train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
+          "--eval-populations")
+    parents = list(tmp_path.iterdir())
+    assert len(parents) == 1
+    assert sorted(p.name for p in parents[0].iterdir()) == ["blind", "lewm"]
+    for kind in ("lewm", "blind"):
+        assert (parents[0] / kind / "results.json").is_file()
+        assert json.loads((parents[0] / kind / "config.json").read_text())["seed"] == 0
+
+
+def test_pettingzoo_env_trains_every_seat(tmp_path):
+    train("--env", "social_negotiation_v0", "--logdir", str(tmp_path), *TINY, "--steps", "192",
+          "--eval-populations")
+    run = only_run(tmp_path)
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/negotiator_0/episode_return", "train/negotiator_1/episode_return"} <= tags
+
+
+def test_sigkill_then_resume_carries_on(tmp_path):
+    args = ["--logdir", str(tmp_path), *TINY, "--steps", "2000", "--checkpoint-every", "96",
+            "--eval-every", "100000", "--eval-populations"]
+    proc = subprocess.Popen([sys.executable, "-m", "lewm_rl.train", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    ckpt = None
+    while time.time() < deadline:
+        found = list(tmp_path.glob("*/*/checkpoint.pt"))
+        if found:
+            ckpt = found[0]
+            time.sleep(3)  # let it run on past the first checkpoint
+            break
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt is not None, proc.stderr.read().decode()
+    import torch
+
+    from lewm_rl.checkpoint import load
+
+    saved = load(ckpt)["step"]
+    assert saved >= 96
+    assert not list(ckpt.parent.glob("*.tmp")) or all(
+        p.stat().st_size >= 0 for p in ckpt.parent.glob("*.tmp"))
+    run = ckpt.parent
+    train("--resume", str(run), "--steps", str(saved + 128))
+    final = load(run / "checkpoint.pt")
+    assert final["step"] >= saved + 128
+    assert isinstance(final["learners"][0]["wm"], dict)
+    del torch
+
+
+def test_unknown_env_names_the_available_ones(tmp_path):
+    proc = train("--env", "Chess-v0", "--logdir", str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert "SocialNegotiation-v0" in proc.stderr and "Chess-v0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_invalid_option_value_says_what_is_allowed(tmp_path):
+    proc = train("--world-model", "psychic", "--logdir", str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert "lewm" in proc.stderr and "blind" in proc.stderr
+    proc = train("--population", "grumpy", "--logdir", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "volatile" in proc.stderr
+
+
+def test_corrupt_checkpoint_gives_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    from lewm_rl.train import TrainConfig, config_to_dict, resolved
+
+    cfg = resolved(TrainConfig(run_dir=str(run)))
+    (run / "config.json").write_text(json.dumps(config_to_dict(cfg)))
+    (run / "checkpoint.pt").write_bytes(b"this is not a checkpoint")
+    proc = train("--resume", str(run), check=False)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(run / "checkpoint.pt") in lines[0], proc.stderr
+
+
+def test_persistent_nan_stops_with_a_clear_message(tmp_path, monkeypatch):
+    from lewm_rl import train as T
+
+    def nan_step(*args, **kwargs):
+        wm = args[0]
+        return {"world_model/skipped": 1.0}, wm.initial(1)
+
+    monkeypatch.setattr(T, "fit_step", nan_step)
+    cfg = T.TrainConfig(steps=400, prefill=8, num_envs=2, batch_size=2, seq_len=4,
+                        max_skipped_updates=3, progress=False, run_dir=str(tmp_path / "r"),
+                        eval_every=10_000, checkpoint_every=10_000)
+    with pytest.raises(T.TrainingError, match="not finite for 3 updates in a row"):
+        T.train(cfg)

@@ -1,0 +1,236 @@
+"""World models: shapes, exact consistency term, fairness of capacity, no label leak, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import lewm_rl  # noqa: F401
+from lewm_rl.data import SequenceReplay, fill_replay, to_torch
+from lewm_rl.world_models import (
+    WORLD_MODELS,
+    EmotionIntervention,
+    WorldModelConfig,
+    build_world_model,
+    consistency,
+    fit_step,
+    make_optimizer,
+)
+
+SMALL = WorldModelConfig(deter=32, stoch=4, classes=4, hidden=32, embed=32, per_modality=8,
+                         emotion_embed=8)
+
+
+def negotiation_spaces():
+    env = gym.make("SocialNegotiation-v0")
+    return env.observation_space, env.action_space, env.unwrapped.emotion_space
+
+
+def build(kind="lewm", config=SMALL, spaces_=None, seed=0):
+    torch.manual_seed(seed)
+    obs_space, act_space, emo_space = spaces_ or negotiation_spaces()
+    return build_world_model(dataclasses.replace(config, kind=kind), obs_space, act_space,
+                             emo_space, behaviour_key="partner_act")
+
+
+class _Random:
+    def __init__(self, n, seed=0):
+        self.rng, self.n = np.random.default_rng(seed), n
+
+    def reset(self, n):
+        pass
+
+    def reset_rows(self, rows):
+        pass
+
+    def act(self, obs):
+        return self.rng.integers(0, self.n, len(obs["task"]))
+
+
+@pytest.fixture(scope="module")
+def negotiation_batch():
+    replay = fill_replay("SocialNegotiation-v0", _Random(98), 2000, seed=0, num_envs=8)
+    return to_torch(replay.sample(4, 12, np.random.default_rng(0)))
+
+
+def test_consistency_term_exact():
+    a = torch.tensor([[[0.5, 0.5], [1.0, 0.0]]])  # (N=1, S=2, C=2)
+    b = torch.tensor([[[0.5, 0.5], [0.0, 1.0]]])
+    # ||a - b||_2 over all latents and classes = sqrt(1 + 1)
+    assert consistency(a, b).item() == pytest.approx(np.sqrt(2.0))
+    assert consistency(a, a).item() == 0.0
+
+
+@pytest.mark.parametrize("kind", WORLD_MODELS)
+def test_shapes_at_every_entry(kind, negotiation_batch):
+    wm = build(kind)
+    c = wm.config  # the blind model is widened: its own sizes
+    B, T = negotiation_batch["is_first"].shape
+    s0 = wm.initial(3)
+    assert s0.deter.shape == (3, c.deter) and s0.stoch.shape == (3, c.stoch, c.classes)
+    obs = {m.key: negotiation_batch[m.key] for m in wm.mods}
+    states, out, (carry, prev_a) = wm.observe(obs, negotiation_batch["action"],
+                                              negotiation_batch["is_first"])
+    assert states.deter.shape == (B, T, c.deter)
+    assert wm.features(states).shape == (B, T, wm.feature_dim)
+    assert out["prior"].shape == (B, T, c.stoch, c.classes)
+    if kind != "blind":
+        assert out["te_logits"].shape == (B, T, 1, 7)
+        assert states.emotion.shape == (B, T, 1, 7)
+    start = states.flatten()
+    traj = wm.imagine(start, lambda f: torch.zeros(len(f), dtype=torch.long), horizon=5)
+    N = B * T
+    assert traj.features.shape == (6, N, wm.feature_dim)
+    assert traj.actions.shape == (5, N) and traj.reward.shape == (6, N)
+    assert traj.cont.shape == (6, N) and traj.behaviour.shape == (6, N, 1, 4)
+    loss, metrics = wm.loss(negotiation_batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert "world_model/partner_act_accuracy" in metrics
+    if kind != "blind":
+        for key in ("emotion_accuracy", "next_emotion_macro_f1", "emotion_entropy"):
+            assert f"world_model/{key}" in metrics
+    with pytest.raises(AssertionError):
+        wm.observe(obs, negotiation_batch["action"][:, :-1], negotiation_batch["is_first"])
+
+
+def test_blind_model_has_the_same_capacity_within_5_percent():
+    for cfg in (SMALL, WorldModelConfig()):
+        lewm, blind = build("lewm", cfg), build("blind", cfg)
+        assert abs(blind.num_parameters() - lewm.num_parameters()) <= 0.05 * lewm.num_parameters()
+        assert blind.P == 0 and lewm.P == 1
+
+
+def test_multi_partner_label_space():
+    obs_space = spaces.Dict({"x": spaces.Box(-1, 1, (3,)), "act": spaces.MultiDiscrete([3, 3])})
+    wm = build_world_model(SMALL, obs_space, spaces.Discrete(4), spaces.MultiDiscrete([7, 7, 7]))
+    assert wm.P == 3 and wm.features(wm.initial(2)).shape == (2, wm.feature_dim)
+    blind = build_world_model(dataclasses.replace(SMALL, kind="blind"), obs_space,
+                              spaces.Discrete(4), spaces.MultiDiscrete([7, 7, 7]))
+    assert abs(blind.num_parameters() - wm.num_parameters()) <= 0.05 * wm.num_parameters()
+
+
+@pytest.mark.parametrize("kind", ["lewm", "state_first", "parallel"])
+def test_labels_never_reach_posteriors_or_imagination(kind, negotiation_batch):
+    wm = build(kind)
+    obs = {m.key: negotiation_batch[m.key] for m in wm.mods}
+    labels = negotiation_batch["emotion"][..., None]
+    shuffled = labels[torch.randperm(len(labels))]
+    runs = []
+    for emotion in (None, labels, shuffled):
+        g = torch.Generator().manual_seed(7)
+        states, _, _ = wm.observe(obs, negotiation_batch["action"], negotiation_batch["is_first"],
+                                  emotion=emotion, generator=g)
+        policy = lambda f: f[:, :3].argmax(-1)  # noqa: E731  (deterministic in the features)
+        traj = wm.imagine(states.flatten(), policy, 4, generator=torch.Generator().manual_seed(1))
+        runs.append((states, traj))
+    for states, traj in runs[1:]:
+        torch.testing.assert_close(states.deter, runs[0][0].deter, rtol=0, atol=0)
+        torch.testing.assert_close(states.emotion, runs[0][0].emotion, rtol=0, atol=0)
+        torch.testing.assert_close(traj.features, runs[0][1].features, rtol=0, atol=0)
+
+
+def test_intervention_forces_the_emotion_and_blind_refuses(negotiation_batch):
+    wm = build("lewm")
+    obs = {m.key: negotiation_batch[m.key] for m in wm.mods}
+    states, _, _ = wm.observe(obs, negotiation_batch["action"], negotiation_batch["is_first"])
+    stay = lambda f: torch.zeros(len(f), dtype=torch.long)  # noqa: E731
+    traj = wm.imagine(states.flatten(), stay, 4, EmotionIntervention(emotion=3, step=2, until=4))
+    assert torch.all(traj.emotion[2:4, :, 0, 3] == 1.0)
+    assert not torch.all(traj.emotion[1, :, 0, 3] == 1.0)
+    with pytest.raises(ValueError, match="emotion-blind"):
+        build("blind").imagine(states.flatten(), stay, 2, EmotionIntervention(emotion=3))
+    with pytest.raises(ValueError, match="intervention"):
+        wm.imagine(states.flatten(), stay, 2, EmotionIntervention(emotion=9))
+
+
+def test_save_load_round_trip_and_seeded_determinism(tmp_path, negotiation_batch):
+    wm = build("lewm", seed=3)
+    path = tmp_path / "wm.pt"
+    wm.save(path)
+    other = build("lewm", seed=4)
+    assert not torch.equal(other.gru.weight_hh, wm.gru.weight_hh)
+    other.load_weights(path)
+    l1, _ = wm.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    l2, _ = other.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    assert l1.item() == l2.item()
+    assert build("lewm", seed=3).gru.weight_hh.equal(wm.gru.weight_hh)
+    with pytest.raises(ValueError, match="different config"):
+        build("lewm", dataclasses.replace(SMALL, deter=16)).load_weights(path)
+
+
+def test_fit_step_skips_non_finite_loss(negotiation_batch):
+    wm = build("lewm")
+    opt = make_optimizer(wm)
+    bad = dict(negotiation_batch)
+    bad["reward"] = torch.full_like(bad["reward"], float("nan"))
+    before = [p.detach().clone() for p in wm.parameters()]
+    metrics, _ = fit_step(wm, opt, bad)
+    assert metrics["world_model/skipped"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, wm.parameters(), strict=True))
+    metrics, states = fit_step(wm, opt, negotiation_batch)
+    assert metrics["world_model/skipped"] == 0.0
+    assert states.deter.shape[:2] == negotiation_batch["is_first"].shape
+    assert not states.deter.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning: a tiny deterministic emotional world.
+
+
+class TinyEmotionalEnv(gym.Env):
+    """The partner's emotion cycles with the action: ``E' = (E + a + 1) mod 3`` over
+    {neutral, joy, anger}; its visible act is a fixed function of its emotion."""
+
+    EMOTIONS = (0, 1, 3)
+    observation_space = spaces.Dict({"act": spaces.Discrete(3), "x": spaces.Box(0, 1, (1,))})
+    action_space = spaces.Discrete(2)
+    emotion_space = spaces.Discrete(7)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.e, self.t = int(self.np_random.integers(3)), 0
+        return self._obs(), {"emotion": self.EMOTIONS[self.e]}
+
+    def _obs(self):
+        return {"act": self.e, "x": np.array([self.t / 16], dtype=np.float32)}
+
+    def step(self, action):
+        self.e, self.t = (self.e + int(action) + 1) % 3, self.t + 1
+        return self._obs(), 0.0, False, self.t >= 16, {"emotion": self.EMOTIONS[self.e]}
+
+
+def tiny_replay(steps=3000, seed=0):
+    env = TinyEmotionalEnv()
+    replay = SequenceReplay.for_spaces(steps, 1, env.observation_space, env.emotion_space)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    first = True
+    for _ in range(steps):
+        a = int(rng.integers(2))
+        replay.add({"act": [obs["act"]], "x": obs["x"][None], "action": [a], "reward": [0.0],
+                    "is_first": [first], "is_terminal": [False], "emotion": [info["emotion"]],
+                    "emotion_annotated": [info["emotion"]]})
+        obs, _, _, trunc, info = env.step(a)
+        first = trunc
+        if trunc:
+            obs, info = env.reset()
+    return env, replay
+
+
+def test_lewm_learns_deterministic_emotion_transitions():
+    env, replay = tiny_replay()
+    torch.manual_seed(0)
+    wm = build_world_model(dataclasses.replace(SMALL, label_key="emotion"), env.observation_space,
+                           env.action_space, env.emotion_space, behaviour_key="act")
+    opt = make_optimizer(wm)
+    rng = np.random.default_rng(0)
+    for _ in range(250):
+        fit_step(wm, opt, to_torch(replay.sample(16, 16, rng)))
+    _, m = wm.loss(to_torch(replay.sample(64, 16, rng)))
+    assert m["world_model/next_emotion_accuracy"] >= 0.95, m
+    assert m["world_model/emotion_accuracy"] >= 0.95, m
