@@ -56,8 +56,10 @@ class TrainConfig:
     lewm_rl.envs.PETTINGZOO_MODULES)."""
     world_model: Kind = "lewm"
     """World model: lewm (emotion first), blind, state_first or parallel."""
-    agent: Literal["dreamer"] = "dreamer"
-    """Agent: the Dreamer-style actor-critic trained in imagination."""
+    agent: Literal["dreamer", "ppo", "ppo-belief", "ppo-imagination"] = "dreamer"
+    """Agent: dreamer (actor-critic in the world model's imagination); ppo (SB3 PPO on raw
+    observations, no world model); ppo-belief (SB3 PPO on the world model's belief); ppo-
+    imagination (SB3 PPO trained inside the world model, refitted on real data)."""
     steps: int = 12_000
     """Env steps to train for (per seat); on --resume the larger of this and the saved value."""
     seed: int = 0
@@ -544,6 +546,10 @@ def train(config: TrainConfig) -> dict[str, float]:
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         cfg_path.write_text(json.dumps(config_to_dict(config), indent=2))
+    if config.agent != "dreamer":
+        from lewm_rl.agents import sb3  # the only place SB3 is imported
+
+        return sb3.run(config, run_dir)
     return Trainer(config, run_dir).run()
 
 

@@ -46,6 +46,9 @@ def collect_minari(
 ) -> Any:
     """Records ``episodes`` episodes of ``policy`` (random if ``None``) as a Minari dataset.
 
+    Episodes are built as Minari ``EpisodeBuffer``s and written with
+    ``minari.create_dataset_from_buffers`` (Minari's step-by-step ``DataCollector`` would need JAX).
+
     Args:
         env_id: a Gymnasium id.
         policy: maps one observation to an action; it must not read ``info``.
@@ -55,22 +58,46 @@ def collect_minari(
 
     Returns:
         The ``minari.MinariDataset``. Labels are in each episode's ``infos['emotion']`` and
-        ``infos['emotion_annotated']``.
+        ``infos['emotion_annotated']`` (one row per observation, the reset's included).
     """
     minari = _minari()
-    env = minari.DataCollector(gym.make(env_id, **(env_kwargs or {})), record_infos=True)
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    env = gym.make(env_id, **(env_kwargs or {}))
+    buffers = []
     for i in range(episodes):
-        obs, _ = env.reset(seed=seed + i)
+        obs, info = env.reset(seed=seed + i)
         env.action_space.seed(seed + i)
+        observations, infos = [obs], [info]
+        actions, rewards, terms, truncs = [], [], [], []
         done = False
         while not done:
             action = env.action_space.sample() if policy is None else policy(obs)
-            obs, _, term, trunc, _ = env.step(action)
+            obs, reward, term, trunc, info = env.step(action)
+            for lst, v in ((observations, obs), (infos, info), (actions, action),
+                           (rewards, reward), (terms, term), (truncs, trunc)):
+                lst.append(v)
             done = term or trunc
-    dataset = env.create_dataset(dataset_id=dataset_id, algorithm_name="scripted" if policy
-                                 else "random", description=f"{episodes} episodes of {env_id}")
+        buffers.append(EpisodeBuffer(
+            id=i, seed=seed + i,
+            observations=_stack_dicts(observations),
+            actions=np.asarray(actions), rewards=list(map(float, rewards)),
+            terminations=list(map(bool, terms)), truncations=list(map(bool, truncs)),
+            infos=_stack_dicts(infos),
+        ))
+    dataset = minari.create_dataset_from_buffers(
+        dataset_id=dataset_id, buffer=buffers, env=env_id, eval_env=env_id,
+        algorithm_name="scripted" if policy else "random", author="lewm_rl",
+        author_email="lewm_rl@users.noreply.github.com",
+        code_permalink="https://github.com/lewm-rl/lewm_rl/blob/main/lewm_rl/data/collect.py",
+        description=f"{episodes} episodes of {env_id}: EWH-style emotional transitions",
+    )
     env.close()
     return dataset
+
+
+def _stack_dicts(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
 
 
 def minari_to_replay(dataset: Any, capacity: int | None = None) -> SequenceReplay:

@@ -1,0 +1,2 @@
+"""Runnable benchmark scripts (``python -m benchmarks.NAME``); results are committed under
+``benchmarks/results/``."""
