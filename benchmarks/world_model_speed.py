@@ -128,7 +128,8 @@ def render(result: dict) -> str:
     ]
     for r in result["rows"]:
         lines.append(f"| {r['kind']} | {r['params']:,} | {r['median_s']:.3f} ({r['min_s']:.3f}-"
-                     f"{r['max_s']:.3f}) | {r['samples_per_s']:,.0f} | {r['ratio_to_blind']:.2f}x |")
+                     f"{r['max_s']:.3f}) | {r['samples_per_s']:,.0f} | "
+                     f"{r['ratio_to_blind']:.2f}x |")
     rows = {r["kind"]: r for r in result["rows"]}
     ok_ratio = rows["lewm"]["ratio_to_blind"] <= 1.2
     ok_speed = min(rows["lewm"]["samples_per_s"], rows["blind"]["samples_per_s"]) >= 8000

@@ -32,7 +32,8 @@ def f1_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[
     return {
         "accuracy": float(tp.sum() / total) if total else float("nan"),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
-        "weighted_f1": float((f1 * support).sum() / support.sum()) if support.sum() else float("nan"),
+        "weighted_f1": (float((f1 * support).sum() / support.sum()) if support.sum()
+                        else float("nan")),
     }
 
 

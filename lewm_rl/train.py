@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
+from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.checkpoint import CheckpointError, load, save_atomic
 from lewm_rl.data.replay import SequenceReplay, to_torch
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
@@ -110,6 +111,8 @@ class TrainConfig:
     """World-model hyperparameters (its kind is set by --world-model)."""
     dreamer: DreamerConfig = field(default_factory=DreamerConfig)
     """Dreamer actor-critic hyperparameters."""
+    sb3: SB3Config = field(default_factory=SB3Config)
+    """Stable-Baselines3 agents' hyperparameters (--agent ppo, ppo-belief, ppo-imagination)."""
 
     def validate(self) -> None:
         """Raises ``ValueError`` naming what is wrong and what is allowed."""
@@ -129,6 +132,9 @@ class TrainConfig:
             raise ValueError(f"--train-ratio must be > 0, got {self.train_ratio}")
         if self.prefill < 0:
             raise ValueError(f"--prefill must be >= 0, got {self.prefill}")
+        if self.compare and self.agent == "ppo":
+            raise ValueError("--compare trains lewm and blind world models; --agent ppo uses none "
+                             "(allowed with --compare: dreamer, ppo-belief, ppo-imagination)")
 
 
 def resolved(config: TrainConfig) -> TrainConfig:
@@ -143,9 +149,15 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """The inverse of :func:`config_to_dict` (JSON lists become the tuples they were)."""
+
+    def tuples(x: dict[str, Any]) -> dict[str, Any]:
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}
+
     d = dict(d)
-    d["wm"] = WorldModelConfig(**d["wm"])
-    d["dreamer"] = DreamerConfig(**d["dreamer"])
+    d["wm"] = WorldModelConfig(**tuples(d["wm"]))
+    d["dreamer"] = DreamerConfig(**tuples(d["dreamer"]))
+    d["sb3"] = SB3Config(**tuples(d.get("sb3", {})))
     d["eval_populations"] = tuple(d.get("eval_populations", ()))
     return TrainConfig(**d)
 
@@ -533,8 +545,8 @@ def _bar_position() -> int:
 def new_run_dir(config: TrainConfig, stamp: str | None = None) -> Path:
     """``{logdir}/{env}__{agent}__s{seed}__{time}/{world_model}`` (compare siblings share it)."""
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
-    return Path(config.logdir) / f"{config.env}__{config.agent}__s{config.seed}__{stamp}" / \
-        config.world_model
+    model = "none" if config.agent == "ppo" else config.world_model
+    return Path(config.logdir) / f"{config.env}__{config.agent}__s{config.seed}__{stamp}" / model
 
 
 def train(config: TrainConfig) -> dict[str, float]:

@@ -32,7 +32,8 @@ def _minari():
     try:
         import minari
     except ImportError as err:  # pragma: no cover - exercised only without the extra
-        raise ImportError("Minari datasets need the data extra: pip install 'lewm_rl[data]'") from err
+        raise ImportError(
+            "Minari datasets need the data extra: pip install 'lewm_rl[data]'") from err
     return minari
 
 

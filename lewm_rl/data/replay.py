@@ -108,7 +108,8 @@ class SequenceReplay:
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and ints only, so it loads with ``torch.load(weights_only=True)``."""
-        return {"data": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.data.items()},
+        data = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.data.items()}
+        return {"data": data,
                 "cursor": self.cursor, "filled": self.filled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

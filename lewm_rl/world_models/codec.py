@@ -158,7 +158,8 @@ class ObsDecoder(nn.Module):
             out[m.key] = y if m.kind == "box" else y.reshape(*y.shape[:-1], m.size, m.classes)
         return out
 
-    def loss(self, pred: dict[str, torch.Tensor], obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(self, pred: dict[str, torch.Tensor], obs: dict[str, torch.Tensor]
+             ) -> dict[str, torch.Tensor]:
         """Per-modality negative log-likelihoods, each ``(...)`` (summed over event dims)."""
         out = {}
         for m in self.mods:

@@ -9,7 +9,8 @@ import tyro
 
 WORLD_MODELS: tuple[str, ...] = ("lewm", "blind", "state_first", "parallel")
 """``lewm``: emotion first, ``p(E'|h) p(S'|h, E')``; ``blind``: no emotion pathway, widened to the
-same parameter count; ``state_first``: ``p(S'|h) p(E'|h, S')``; ``parallel``: ``p(S'|h) p(E'|h)``."""
+same parameter count; ``state_first``: ``p(S'|h) p(E'|h, S')``; ``parallel``:
+``p(S'|h) p(E'|h)``."""
 
 Kind = Literal["lewm", "blind", "state_first", "parallel"]
 
@@ -67,7 +68,8 @@ class WorldModelConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in WORLD_MODELS:
-            raise ValueError(f"unknown world model {self.kind!r}; allowed: {', '.join(WORLD_MODELS)}")
+            raise ValueError(
+                f"unknown world model {self.kind!r}; allowed: {', '.join(WORLD_MODELS)}")
         for name in ("deter", "stoch", "classes", "hidden", "embed", "per_modality",
                      "emotion_embed"):
             if getattr(self, name) < 1:

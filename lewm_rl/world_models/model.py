@@ -6,7 +6,8 @@ action ``A``. Index ``t`` here is the step *arrived at*:
 
 * encoders ``z = EncS(S)`` (a categorical posterior ``q(z_t | h_t, S_t)`` over an observation
   embedding), ``a = EncA(A)``, ``e = EncE(E)``;
-* history ``h_t = GRU(h_{t-1}, [z_{t-1}; a_{t-1}; e_{t-1}])`` (the paper's ``h`` of the previous step);
+* history ``h_t = GRU(h_{t-1}, [z_{t-1}; a_{t-1}; e_{t-1}])`` (the paper's ``h`` of the previous
+  step);
 * ``lewm`` (emotion first): ``TE: p(E_t | h_t)``, then ``TS: p(z_t | h_t, E_t)``;
   ``state_first``: ``p(z_t | h_t)`` then ``p(E_t | h_t, z_t)``; ``parallel``: both from ``h_t``;
   ``blind``: no ``E`` at all, widened to the same parameter count;
@@ -551,7 +552,8 @@ class EmotionalWorldModel(nn.Module):
         generator: torch.Generator | None = None,
         with_metrics: bool = True,
     ) -> tuple[Tensor, dict[str, float], State]:
-        """``L_state + lambda L_emotion + beta C`` over a ``(B, T)`` batch, and the posterior states.
+        """``L_state + lambda L_emotion + beta C`` over a ``(B, T)`` batch, and the posterior
+        states.
 
         Args:
             batch: observation keys ``(B, T, ...)``, ``action`` ``(B, T)``, ``reward`` ``(B, T)``

@@ -1,0 +1,124 @@
+"""Running grids of training cells through the one training loop, in parallel, resumably.
+
+A *cell* is one ``lewm_rl.train`` run (env, agent, world model, seed, budget). Each cell writes its
+own run directory under the grid's root; a cell whose ``results.json`` exists is not run again, so
+an interrupted grid resumes where it stopped. Cells run in separate processes (``--jobs`` at a
+time, one torch thread each) and call ``lewm_rl.train.train`` with a ``TrainConfig``: benchmarks
+never carry a copy of the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of a grid."""
+
+    env: str
+    agent: str
+    world_model: str
+    seed: int
+    steps: int
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """Extra ``TrainConfig`` fields, as ``(name, value)`` pairs."""
+
+    @property
+    def name(self) -> str:
+        extra = "".join(f"__{k}={v}" for k, v in self.overrides)
+        return f"{self.env}__{self.agent}__{self.world_model}__s{self.seed}{extra}"
+
+
+def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
+    cell, root = args
+    import torch
+
+    from lewm_rl.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    run_dir = Path(root) / cell.name
+    start = time.time()
+    try:
+        cfg = TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
+                          seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
+                          threads=1, **dict(cell.overrides))
+        if (run_dir / "checkpoint.pt").exists():  # an interrupted cell continues
+            cfg = dataclasses.replace(cfg)
+        train(cfg)
+        return cell.name, time.time() - start, None
+    except Exception as err:  # noqa: BLE001 - reported per cell, the grid goes on
+        return cell.name, time.time() - start, f"{type(err).__name__}: {err}"
+
+
+def run_grid(cells: Iterable[Cell], root: Path, jobs: int = 2) -> list[str]:
+    """Runs every unfinished cell; returns the names of cells that failed."""
+    root.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in cells if not (root / c.name / "results.json").exists()]
+    if not todo:
+        return []
+    print(f"{len(todo)} cells to run with {jobs} jobs under {root}", file=sys.stderr)
+    failed = []
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(jobs, maxtasksperchild=1) as pool:
+        from tqdm import tqdm
+
+        for name, seconds, err in tqdm(pool.imap_unordered(_run_cell, [(c, str(root))
+                                                                       for c in todo]),
+                                       total=len(todo), unit="cell"):
+            if err:
+                failed.append(name)
+                print(f"cell {name} failed after {seconds:.0f}s: {err}", file=sys.stderr)
+    return failed
+
+
+def cell_result(root: Path, cell: Cell) -> dict[str, Any] | None:
+    path = root / cell.name / "results.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def learning_curve(root: Path, cell: Cell, tag: str = "eval/episode_return"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` of a scalar from a cell's TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(root / cell.name), size_guidance={"scalars": 0})
+    acc.Reload()
+    if tag not in acc.Tags()["scalars"]:
+        return np.zeros(0), np.zeros(0)
+    events = acc.Scalars(tag)
+    steps = np.array([e.step for e in events])
+    values = np.array([e.value for e in events])
+    # A resumed run may repeat a step: keep the last value logged for it.
+    _, last = np.unique(steps[::-1], return_index=True)
+    keep = np.sort(len(steps) - 1 - last)
+    return steps[keep], values[keep]
+
+
+def machine() -> str:
+    """CPU model, cores, Python and torch versions."""
+    import platform
+
+    import torch
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
