@@ -196,7 +196,8 @@ class SocialNegotiationEnv(gym.Env):
     ``info`` carries ``emotion`` (the partner's true label after this step), ``emotion_annotated``
     (passed through the annotator noise model), ``affect`` (valence, arousal, dominance),
     ``partner_act`` and ``deal_outcome`` (ongoing, agreement, walk_away, timeout; names in
-    ``negotiation_core.OUTCOMES``). Labels are training targets only: an acting agent must never read them.
+    ``negotiation_core.OUTCOMES``). Labels are training targets only: an acting agent must never
+    read them.
 
     ## Arguments
 
@@ -246,7 +247,8 @@ class SocialNegotiationEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         i = self.core.info(0)
-        return {"emotion": int(i["emotion"][0]), "emotion_annotated": int(i["emotion_annotated"][0]),
+        return {"emotion": int(i["emotion"][0]),
+                "emotion_annotated": int(i["emotion_annotated"][0]),
                 "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
                 "deal_outcome": int(i["deal_outcome"][0])}
 
@@ -278,8 +280,9 @@ class SocialNegotiationEnv(gym.Env):
 
 
 class ObjectiveNegotiationEnv(SocialNegotiationEnv):
-    """The objective twin of ``SocialNegotiationEnv``: the same protocol, cues, appraisal and labels,
-    but the partner decides on utility alone (emotions are shown and labelled yet cause nothing).
+    """The objective twin of ``SocialNegotiationEnv``: the same protocol, cues, appraisal and
+    labels, but the partner decides on utility alone (emotions are shown and labelled yet cause
+    nothing).
     ``SocialNegotiationEnv``'s docstring documents the spaces, rewards and arguments.
 
     ## Version History
@@ -291,7 +294,7 @@ class ObjectiveNegotiationEnv(SocialNegotiationEnv):
 
 
 class SocialNegotiationVectorEnv(gym.vector.VectorEnv):
-    """``num_envs`` negotiation tables stepped as one batch (same dynamics, no Python loop over envs).
+    """``num_envs`` negotiation tables stepped as one batch (same dynamics, no loop over envs).
 
     Follows Gymnasium's ``VectorEnv`` conventions with ``AutoresetMode.NEXT_STEP``: the step after
     an episode ends resets that sub-environment. ``reset(seed=s)`` seeds sub-environment ``i`` with
@@ -362,10 +365,9 @@ class SocialNegotiationVectorEnv(gym.vector.VectorEnv):
             raise ValueError(f"invalid action: expected integers in [0, {C.NUM_ACTIONS - 1}]")
         reset_rows = np.flatnonzero(self._autoreset)
         self._actions[:, 0] = actions
-        reward = self.core.step(self._actions)[:, 0].copy()
-        if reset_rows.size:
-            self.core.reset_rows(reset_rows, [self._generators[i] for i in reset_rows])
-            reward[reset_rows] = 0.0
+        # Sub-environments whose episode ended last step start anew instead (reward 0).
+        restart = [self._generators[i] for i in reset_rows]
+        reward = self.core.step(self._actions, restart=restart)[:, 0].copy()
         terminated = self.core.done.copy()
         terminated[reset_rows] = False
         truncated = np.zeros(self.num_envs, dtype=bool)

@@ -113,9 +113,10 @@ INCIDENTAL_IMPULSE = np.array(
     ]
 )
 """Incidental emotion: with probability ``INCIDENTAL_PROB`` (v0: every deal) a character arrives at
-each deal with a mood from outside the negotiation (one of these impulses, uniformly, scaled by its reactivity).
-Incidental emotions carry over into economic decisions (Lerner, Small & Loewenstein 2004; the affect
-infusion model, Forgas 1995): the partner's history does not explain them, only its cues show them."""
+each deal with a mood from outside the negotiation (one of these impulses, uniformly, scaled by its
+reactivity). Incidental emotions carry over into economic decisions (Lerner, Small & Loewenstein
+2004; the affect infusion model, Forgas 1995): the partner's history does not explain them, only its
+cues show them."""
 
 # ----------------------------------------------------------------------------------------------
 # Behaviour (frozen v0): how a character's emotion changes what it does
@@ -161,8 +162,70 @@ def encode_offer(split: int | np.ndarray, tone: int | np.ndarray) -> int | np.nd
     return split * A.NUM_TONES + tone
 
 
+# ----------------------------------------------------------------------------------------------
+# Lookup tables derived from the rules above (no new constants). At B = 1 a numpy call costs about
+# a microsecond whatever its size, so the step replaces arithmetic and branching by a gather from
+# one of these tables wherever that gives the same result.
+# ----------------------------------------------------------------------------------------------
+
+_SEATS = np.arange(2)
+_any = np.count_nonzero
+"""Whether any entry of a boolean array is set: several times faster than ``ndarray.any`` on the
+small arrays of a step."""
+_HELD = NUM_ACTS
+"""Internal act code of a held turn ('accept' with nothing to accept); observed as ``ACT_NONE``."""
+_ACT_OF_CODE = np.array([ACT_NONE, ACT_OFFER, ACT_ACCEPT, ACT_WALK, ACT_NONE])
+"""(NUM_ACTS + 1,) the act the other seat observes for each internal act code."""
+_KEEPS_OPEN = np.array([True, True, False, False, True])
+"""(NUM_ACTS + 1,) whether the deal stays open after each act code (accept and walk close it)."""
+_ACTION_CODE, _ACTION_SPLIT, _ACTION_TONE = decode_action(np.arange(NUM_ACTIONS))
+"""(NUM_ACTIONS,) each flat action's act code, split index (own perspective) and tone."""
+_LEARNER_CODE = np.stack([np.where(_ACTION_CODE == ACT_ACCEPT, _HELD, _ACTION_CODE), _ACTION_CODE])
+"""(2, NUM_ACTIONS) a learner's act code for each action, with no offer to accept (row 0: accept
+holds the turn) or with one (row 1)."""
+_MIRROR_SEAT = np.stack([np.arange(NUM_SPLITS), MIRROR])
+"""(S, J) the canonical split of each split index as seat ``s`` counts it (seat 0's: canonical)."""
+_ACTION_CANON = _MIRROR_SEAT[:, _ACTION_SPLIT]
+"""(S, NUM_ACTIONS) the canonical split a flat action of seat ``s`` offers (0 for non-offers)."""
+_KEEP = np.stack([SPLITS, ITEM_COUNTS - SPLITS])
+"""(S, J, I) what seat ``s`` keeps under each canonical split."""
+_PAIR_VALUES = VALUE_VECTORS[VALUE_PAIRS]
+"""(P, S, I) both seats' values under each admissible value pair."""
+_PAIR_UTILITY = np.einsum("psi,sji->psj", _PAIR_VALUES, _KEEP) / POOL_VALUE
+"""(P, S, J) each seat's utility of every canonical split under each value pair."""
+_OFFER_FEATURES = np.concatenate(
+    [np.concatenate([_KEEP / ITEM_COUNTS, np.ones((2, NUM_SPLITS, 1))], axis=2),
+     np.zeros((2, 1, NUM_ITEMS + 1))], axis=1)
+"""(S, J + 1, I + 1) a standing canonical split as seat ``s`` observes it: the fraction of each item
+it keeps, then a flag; the last row (index ``-1``: no offer standing) is all zeros."""
+_COUNT_FEATURES = ITEM_COUNTS / ITEM_COUNTS.max()
+_KEEP_ALL = np.array([NUM_SPLITS - 1, 0])
+"""(S,) the canonical split in which seat ``s`` keeps every item: with non-negative values, the one
+worth the most to it."""
+_COUNTER_SCORE = 100.0 * ITEMS_TO_OTHER[_MIRROR_SEAT]
+"""(S, J) first key of a character's choice of counter-offer: the items it leaves the other side
+(it cannot see the other's values); its own utility, added each step, breaks ties."""
+_COUNTER_ACTION = np.stack([encode_offer(np.arange(NUM_SPLITS), A.TONE_NEUTRAL),
+                            encode_offer(MIRROR, A.TONE_NEUTRAL)])
+"""(S, J) the flat action (own perspective, neutral tone) of seat ``s`` countering with split j."""
+_ACTION_OF_CODE = np.array([-1, -1, ACCEPT, WALK_AWAY, ACCEPT])
+"""(NUM_ACTS + 1,) the flat action recorded for an act code other than an offer (-1: none; a held
+turn was an accept)."""
+_EVENT_IMPULSE = np.stack([np.zeros(3), np.zeros(3), np.zeros(3), WALK_IMPULSE, HOLD_IMPULSE])
+"""(NUM_ACTS + 1, 3) appraisal impulse of the other seat's act code when it is not an offer:
+walking away, or holding the turn; nothing for an accept (the deal's outcome is felt apart)."""
+
+
 class NegotiationCore:
     """``B`` independent two-seat negotiation tables, stepped together.
+
+    State lives in ``(B, ...)`` arrays (``(B, S, ...)`` for per-seat state) that the views read and
+    tests may set between steps. ``step`` works on the rows not done: with every row live it reads
+    them through a slice (views, no copies), otherwise through their indices.
+
+    A learner seat has feelings only where someone reads them: its cues and labels reach the other
+    seat alone, so with a character opposite (the Gymnasium view) its affect stays at its baseline
+    and is not appraised, which no observation, info or reward can tell apart.
 
     Args:
         num_tables: batch size ``B``.
@@ -192,7 +255,8 @@ class NegotiationCore:
         inequity_aversion: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         if n_deals < 1 or round_limit < 2:
-            raise ValueError(f"need n_deals >= 1 and round_limit >= 2, got {n_deals}, {round_limit}")
+            raise ValueError(
+                f"need n_deals >= 1 and round_limit >= 2, got {n_deals}, {round_limit}")
         if not any(learners):
             raise ValueError("at least one seat must be a learner")
         self.B = num_tables
@@ -202,11 +266,16 @@ class NegotiationCore:
         self.annotation_noise = A.check_annotation_noise(annotation_noise)
         self.learners = np.array(learners, dtype=bool)
         self.characters = np.flatnonzero(~self.learners)
+        self._learner_seats = tuple(int(s) for s in np.flatnonzero(self.learners))
+        self._character_seats = tuple(int(s) for s in self.characters)
+        # Learner seats whose feelings another learner reads (see the class docstring).
+        self._feeling_learners = tuple(s for s in self._learner_seats if learners[1 - s])
+        self._relaxing = np.isin(_SEATS, self._feeling_learners).astype(float)  # (S,)
         self.n_deals = n_deals
         self.round_limit = round_limit
         self.max_steps = n_deals * round_limit
         self.inequity_aversion = tuple(float(x) for x in inequity_aversion)
-        B, S = num_tables, self.num_seats
+        B, S, J = num_tables, self.num_seats, NUM_SPLITS
         z = np.zeros
         # Personas.
         self.baseline = z((B, S, 3))
@@ -226,10 +295,16 @@ class NegotiationCore:
         self.prev_received = np.full((B, S), np.nan)  # utility of the last offer received
         self.apologies = z((B, S))  # apologies received this episode
         self.values = z((B, S, NUM_ITEMS), dtype=np.int64)
-        self.utility = z((B, S, NUM_SPLITS))  # (B, S, J) each seat's utility of canonical splits
+        # (B, S, J + 1) each seat's utility of the canonical splits, then 0.0 in the last column,
+        # so that a split index of -1 (no offer) reads utility 0 without a branch.
+        self._utility = z((B, S, J + 1))
+        self.utility = self._utility[:, :, :J]  # (B, S, J) view: what the rules read and set
         self.last_deal_utility = z((B, S))
-        self.round = z(B, dtype=np.int64)
-        self.deal = z(B, dtype=np.int64)
+        # (B, 2) round and deal, with views: the observation reads both in one go.
+        self._clock = z((B, 2), dtype=np.int64)
+        self.round = self._clock[:, 0]
+        self.deal = self._clock[:, 1]
+        self._clock_scale = np.array([round_limit, n_deals])
         self.t = z(B, dtype=np.int64)
         self.done = np.ones(B, dtype=bool)
         # Per-row random streams, drawn at reset from each row's generator (so a row's trajectory
@@ -239,30 +314,52 @@ class NegotiationCore:
         self._n = z((B, T, S, A.NUM_EMOTIONS))
         self._deal_u = z((B, n_deals, 3))
         self._persona_u = z((B, S, 2))
+        # Uniform draws of one row's reset, in the order they are taken: traits (S, 6), aspiration
+        # and reservation (S, 2), deals (n_deals, 3), steps (T, S, slots).
+        self._draw_bounds = np.cumsum([0, S * 6, S * 2, n_deals * 3, T * S * _NUM_SLOTS]).tolist()
         # Cached per-row transcript of the last step, for rendering.
         self.last_actions = np.full((B, S), -1, dtype=np.int64)
         self.outcome = np.zeros(B, dtype=np.int64)
         self._rows = np.arange(B)
-        self._mirror_seat = np.stack([np.arange(NUM_SPLITS), MIRROR])  # (S, J)
-        self._keep = np.stack([SPLITS, ITEM_COUNTS - SPLITS])  # (S, J, I) canonical -> own keep
+        self._mirror_seat = _MIRROR_SEAT  # (S, J)
+        self._keep = _KEEP  # (S, J, I) canonical -> own keep
 
     # ------------------------------------------------------------------------------------------
     def reset_rows(self, rows: np.ndarray, generators: list[np.random.Generator]) -> None:
         """Starts a new episode in ``rows``, drawing everything random from ``generators``."""
-        S, T = self.num_seats, self.max_steps + 1
-        for r, g in zip(rows, generators, strict=True):
-            traits = self.traits.sample(g, S)
-            self.baseline[r] = traits["baseline"]
-            self.reactivity[r] = traits["reactivity"]
-            self.decay[r] = traits["decay"]
-            self.expressivity[r] = traits["expressivity"]
-            pu = g.random((S, 2))
-            self.aspiration[r] = ASPIRATION[0] + (ASPIRATION[1] - ASPIRATION[0]) * pu[:, 0]
-            self.reservation[r] = RESERVATION[0] + (RESERVATION[1] - RESERVATION[0]) * pu[:, 1]
-            self._deal_u[r] = g.random((self.n_deals, 3))
-            self._u[r] = g.random((T, S, _NUM_SLOTS))
-            self._n[r] = g.standard_normal((T, S, A.NUM_EMOTIONS))
         rows = np.asarray(rows)
+        self._draw_episodes(rows, generators)
+        self._start_deal(rows)
+        self.emotion[rows] = A.categorize(self.affect[rows])
+        self._emit_cues(rows, rows)
+
+    def _draw_episodes(self, rows: np.ndarray, generators: list[np.random.Generator]) -> None:
+        """Draws the personas and random streams of new episodes in ``rows`` and clears their
+        state; the first deal, emotion and cues are left to the caller."""
+        S, T, R = self.num_seats, self.max_steps + 1, len(rows)
+        if len(generators) != R:
+            raise ValueError(f"expected {R} generators, got {len(generators)}")
+        # Each row's draws, in order: its uniforms in one call (consecutive calls of
+        # Generator.random give the same stream as one call of their total size), then normals.
+        uniform, normal = [], []
+        for g in generators:
+            uniform.append(g.random(self._draw_bounds[-1]))
+            normal.append(g.standard_normal((T, S, A.NUM_EMOTIONS)))
+        uniform = np.stack(uniform)  # (R, draws)
+        traits_u, persona_u, deal_u, step_u = (
+            uniform[:, a:b]
+            for a, b in zip(self._draw_bounds[:-1], self._draw_bounds[1:], strict=True))
+        traits = self.traits.from_uniform(traits_u.reshape(R, S, 6))
+        self.baseline[rows] = traits["baseline"]
+        self.reactivity[rows] = traits["reactivity"]
+        self.decay[rows] = traits["decay"]
+        self.expressivity[rows] = traits["expressivity"]
+        pu = persona_u.reshape(R, S, 2)
+        self.aspiration[rows] = ASPIRATION[0] + (ASPIRATION[1] - ASPIRATION[0]) * pu[..., 0]
+        self.reservation[rows] = RESERVATION[0] + (RESERVATION[1] - RESERVATION[0]) * pu[..., 1]
+        self._deal_u[rows] = deal_u.reshape(R, self.n_deals, 3)
+        self._u[rows] = step_u.reshape(R, T, S, _NUM_SLOTS)
+        self._n[rows] = np.stack(normal)
         self.affect[rows] = self.baseline[rows]
         self.apologies[rows] = 0.0
         self.last_deal_utility[rows] = 0.0
@@ -272,42 +369,37 @@ class NegotiationCore:
         self.act[rows] = ACT_NONE
         self.last_actions[rows] = -1
         self.outcome[rows] = ONGOING
-        self._start_deal(rows)
-        self.emotion[rows] = A.categorize(self.affect[rows])
-        self._emit_cues(rows)
 
     def _start_deal(self, rows: np.ndarray) -> None:
         du = self._deal_u[rows, self.deal[rows]]  # (R, 3)
-        pair = VALUE_PAIRS[np.minimum((du[:, 0] * len(VALUE_PAIRS)).astype(int),
-                                      len(VALUE_PAIRS) - 1)]  # (R, S)
+        pair = np.minimum((du[:, 0] * len(VALUE_PAIRS)).astype(int), len(VALUE_PAIRS) - 1)
         # Incidental moods of the characters (learner seats bring none).
         kind = np.minimum((du[:, 2] * len(INCIDENTAL_IMPULSE)).astype(int),
                           len(INCIDENTAL_IMPULSE) - 1)
-        has = du[:, 1] < INCIDENTAL_PROB
-        for s in self.characters:
-            shock = np.where(has[:, None], INCIDENTAL_IMPULSE[kind], 0.0)
-            self.affect[rows, s] = np.clip(
-                self.affect[rows, s] + self.reactivity[rows, s, None] * shock, -1.0, 1.0)
-        self.values[rows] = VALUE_VECTORS[pair]  # (R, S, I)
-        # (R, S, J): own utility of every canonical split.
-        self.utility[rows] = np.einsum("rsi,sji->rsj", self.values[rows], self._keep) / POOL_VALUE
+        shock = np.where((du[:, 1] < INCIDENTAL_PROB)[:, None], INCIDENTAL_IMPULSE[kind], 0.0)
+        for s in self._character_seats:
+            self.affect[rows, s] = np.minimum(np.maximum(  # np.clip to [-1, 1]
+                self.affect[rows, s] + self.reactivity[rows, s, None] * shock, -1.0), 1.0)
+        self.values[rows] = _PAIR_VALUES[pair]  # (R, S, I)
+        self.utility[rows] = _PAIR_UTILITY[pair]  # (R, S, J): own utility of every split
         self.standing[rows] = _NO_OFFER
         self.prev_received[rows] = np.nan
         self.round[rows] = 0
 
-    def _emit_cues(self, rows: np.ndarray) -> None:
-        t = self.t[rows]
-        u = self._u[rows, t]  # (R, S, slots)
-        noise = self._n[rows, t]  # (R, S, K)
+    def _emit_cues(self, rows: np.ndarray | slice, idx: np.ndarray) -> None:
+        """Expression, annotation and (characters') tone of ``rows`` (indices ``idx``) at their
+        current step and emotion; a character's tone changes with each message it sends, and at
+        the start of an episode."""
         em = self.emotion[rows]
+        t = self.t[rows]
+        u = self._u[idx, t]  # (R, S, slots)
+        noise = self._n[idx, t]  # (R, S, K)
         self.expression[rows] = A.expression_cues(em, self.expressivity[rows], noise)
         self.annotated[rows] = A.annotate(
-            em, self.annotation_noise, u[..., _SLOT_ANN_FLIP], u[..., _SLOT_ANN_PICK]
-        )
+            em, self.annotation_noise, u[..., _SLOT_ANN_FLIP], u[..., _SLOT_ANN_PICK])
         # Characters' messages carry a tone drawn from their emotion.
-        for s in self.characters:
-            fresh = self.act[rows, s] != ACT_NONE
-            fresh |= self.t[rows] == 0
+        for s in self._character_seats:
+            fresh = (self.act[rows, s] != ACT_NONE) | (t == 0)
             drawn = A.draw_tone(em[:, s], u[:, s, _SLOT_TONE_FOLLOW], u[:, s, _SLOT_TONE_PICK])
             self.tone[rows, s] = np.where(fresh, drawn, self.tone[rows, s])
 
@@ -315,85 +407,96 @@ class NegotiationCore:
     def goal(self, rows: np.ndarray, seat: int) -> np.ndarray:
         """What a character wants this round, before emotion: aspiration conceding linearly to
         reservation over the rounds. Appraisal compares offers with it, in both twins alike."""
-        progress = self.round[rows] / (self.round_limit - 1)
-        asp, res = self.aspiration[rows, seat], self.reservation[rows, seat]
+        return self._goal(self.aspiration[rows, seat], self.reservation[rows, seat],
+                          self.round[rows] / (self.round_limit - 1))
+
+    @staticmethod
+    def _goal(asp: np.ndarray, res: np.ndarray, progress: np.ndarray) -> np.ndarray:
         return asp - (asp - res) * progress
 
     def threshold(self, rows: np.ndarray, seat: int) -> np.ndarray:
         """A character's acceptance threshold this round: its goal, moved by its emotion in the
         subjective env (concession speed and shift), equal to its goal in the objective twin."""
-        if not self.subjective:
-            return self.goal(rows, seat)
-        em = self.emotion[rows, seat]
-        progress = np.minimum(self.round[rows] / (self.round_limit - 1) * CONCESSION_SPEED[em], 1.0)
-        asp, res = self.aspiration[rows, seat], self.reservation[rows, seat]
-        return asp - (asp - res) * progress + ACCEPT_SHIFT[em]
+        return self._threshold(self.aspiration[rows, seat], self.reservation[rows, seat],
+                               self.round[rows] / (self.round_limit - 1), self.emotion[rows, seat])
 
-    def step(self, actions: np.ndarray) -> np.ndarray:
+    def _threshold(self, asp: np.ndarray, res: np.ndarray, progress: np.ndarray,
+                   em: np.ndarray) -> np.ndarray:
+        if not self.subjective:
+            return self._goal(asp, res, progress)
+        concede = np.minimum(progress * CONCESSION_SPEED[em], 1.0)
+        return self._goal(asp, res, concede) + ACCEPT_SHIFT[em]
+
+    def step(self, actions: np.ndarray,
+             restart: list[np.random.Generator] | None = None) -> np.ndarray:
         """Advances every row not done by one round.
 
         Args:
             actions: ``(B, 2)`` flat actions; entries for character seats are ignored.
+            restart: if given, one generator for each row done before this step (in row order):
+                those rows start a new episode instead (``reset_rows`` in the same pass: the
+                vector env's next-step autoreset).
 
         Returns:
-            ``(B, 2)`` rewards of each seat this step.
+            ``(B, 2)`` rewards of each seat this step (0 for rows not stepped).
         """
         B, S = self.B, self.num_seats
-        rows = np.flatnonzero(~self.done)
-        reward = np.zeros((B, S))
-        if rows.size == 0:
-            return reward
-        R = rows.size
+        restarting = None
+        if _any(self.done):
+            rows = idx = np.flatnonzero(~self.done)
+            if restart is not None:
+                restarting = np.flatnonzero(self.done)
+                self._draw_episodes(restarting, restart)
+            if idx.size == 0:
+                if restarting is not None:
+                    self._begin_episodes(restarting, np.empty(0, dtype=np.int64))
+                return np.zeros((B, S))
+        else:  # every row live: a slice reads views instead of gathering copies
+            if restart:
+                raise ValueError(f"restart has {len(restart)} generators for 0 done rows")
+            rows, idx = slice(None), self._rows
+        # Through a slice, reads are views: each value read below is used before the state it
+        # views is written, or copied.
+        R = idx.size
         self.t[rows] += 1
-        t = self.t[rows]
-        u = self._u[rows, t]  # (R, S, slots)
+        u = self._u[idx, self.t[rows]]  # (R, S, slots) this step's uniform draws
         progress = self.round[rows] / (self.round_limit - 1)
+        time_arousal = W_TIME_A * progress  # (R,) arousal from time pressure
+        asp, res = self.aspiration[rows], self.reservation[rows]
+        goal = self._goal(asp, res, progress[:, None])  # (R, S) what each seat wants this round
 
-        impulse = np.zeros((R, S, 3))
-        impulse[:, :, 1] += W_TIME_A * progress[:, None]
-        open_ = np.ones(R, dtype=bool)  # deal still open
-        agreed = np.full(R, _NO_OFFER)  # canonical split agreed
-        walked = np.zeros(R, dtype=bool)
-        acts = np.full((R, S), ACT_NONE)
-        held = np.zeros((R, S), dtype=bool)  # 'accept' with nothing to accept: a held turn
-        tones = np.full((R, S), A.TONE_NEUTRAL)
-        taken = np.full((R, S), -1)
+        open_ = True  # deal still open; becomes (R,) after the first move
+        agreed = _NO_OFFER  # canonical split agreed; becomes (R,)
+        codes = np.zeros((R, S), dtype=np.int64)  # act codes of this step (ACT_NONE, ..., _HELD)
+        tones = np.zeros((R, S), dtype=np.int64)  # TONE_NEUTRAL (characters' tones: _emit_cues)
+        taken = np.empty((R, S), dtype=np.int64)  # flat actions taken, for the transcript
         standing_before = self.standing[rows].copy()
 
         # Phase 1: learner seats, simultaneously, against the state they observed.
-        for s in np.flatnonzero(self.learners):
-            a = actions[rows, s]
-            taken[:, s] = a
-            kind, split, tone = decode_action(a)
+        for s in self._learner_seats:
             o = 1 - s
-            can_accept = standing_before[:, o] != _NO_OFFER
-            acc = open_ & (kind == ACT_ACCEPT) & can_accept
-            hold = open_ & (kind == ACT_ACCEPT) & ~can_accept
-            walk = open_ & (kind == ACT_WALK)
-            offer = open_ & (kind == ACT_OFFER)
-            agreed = np.where(acc, standing_before[:, o], agreed)
-            walked |= walk
-            canon = self._mirror_seat[s][split]
-            self.standing[rows[offer], s] = canon[offer]
-            acts[:, s] = np.where(acc, ACT_ACCEPT, np.where(walk, ACT_WALK,
-                                  np.where(offer, ACT_OFFER, ACT_NONE)))
-            tones[:, s] = tone
-            held[:, s] = hold
-            open_ &= ~(acc | walk)
+            a = actions[rows, s]
+            code = _LEARNER_CODE[(standing_before[:, o] != _NO_OFFER).view(np.int8), a]
+            code *= open_  # nothing once the other learner closed the deal
+            agreed = np.where(code == ACT_ACCEPT, standing_before[:, o], agreed)
+            self.standing[rows, s] = np.where(code == ACT_OFFER, _ACTION_CANON[s][a],
+                                              self.standing[rows, s])
+            codes[:, s] = code
+            tones[:, s] = _ACTION_TONE[a]
+            taken[:, s] = a
+            open_ = open_ & _KEEPS_OPEN[code]
 
         # Phase 2: characters appraise what the learners did, then act on their new emotion.
-        for s in self.characters:
+        for s in self._character_seats:
             o = 1 - s
-            impulse[:, s] += self._appraise(rows, s, acts[:, o], tones[:, o], held[:, o])
+            imp, u_off = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
+            imp[:, 1] += time_arousal
             self.affect[rows, s] = A.update_affect(
                 self.affect[rows, s], self.baseline[rows, s], self.decay[rows, s],
-                self.reactivity[rows, s], impulse[:, s])
-            impulse[:, s] = 0.0
+                self.reactivity[rows, s], imp)
             em = A.categorize(self.affect[rows, s])
             self.emotion[rows, s] = em
-            has_offer = self.standing[rows, o] != _NO_OFFER
-            u_off = np.where(has_offer, self.utility[rows, s, np.maximum(self.standing[rows, o], 0)],
-                             0.0)
+            has_offer = self.standing[rows, o] != _NO_OFFER  # u_off: its utility (0 if none)
             if self.subjective:
                 p_walk = WALK_PROB[em]
             else:
@@ -403,121 +506,136 @@ class NegotiationCore:
                     * np.clip((OBJECTIVE_WALK_POINT - u_off) / OBJECTIVE_WALK_POINT, 0.0, 1.0),
                     0.0,
                 )
-            walk = open_ & (u[:, s, _SLOT_WALK] < p_walk)
-            tau = self.threshold(rows, s)
-            acc = open_ & ~walk & has_offer & (u_off >= tau)
-            counter = open_ & ~walk & ~acc
+            tau = self._threshold(asp[:, s], res[:, s], progress, em)
+            code = np.where(u[:, s, _SLOT_WALK] < p_walk, ACT_WALK,
+                            np.where(has_offer & (u_off >= tau), ACT_ACCEPT, ACT_OFFER)) * open_
             # Counter-offer: among splits worth at least tau to itself, the one leaving the other
             # side the most items (it cannot see the other's values); ties to its own utility.
             own_u = self.utility[rows, s]  # (R, J)
             feasible = own_u >= tau[:, None]
-            none = ~feasible.any(1)  # asks for more than the pool holds: keep the best split
-            feasible[none] = own_u[none] >= own_u[none].max(1, keepdims=True)
-            other_items = ITEMS_TO_OTHER[self._mirror_seat[s]]  # (J,) items left to seat o
-            score = np.where(feasible, 100.0 * other_items + own_u, -np.inf)
-            choice = score.argmax(1)
-            self.standing[rows[counter], s] = choice[counter]
-            agreed = np.where(acc, self.standing[rows, o], agreed)
-            walked |= walk
-            acts[:, s] = np.where(acc, ACT_ACCEPT, np.where(walk, ACT_WALK,
-                                  np.where(counter, ACT_OFFER, ACT_NONE)))
-            open_ &= ~(acc | walk)
-            taken[:, s] = np.where(
-                counter, encode_offer(MIRROR[choice] if s == 1 else choice, A.TONE_NEUTRAL),
-                np.where(acc, ACCEPT, np.where(walk, WALK_AWAY, -1)))
+            none = ~feasible[:, _KEEP_ALL[s]]  # not even the split worth the most is feasible
+            if _any(none):  # asks for more than the pool holds: keep the best split
+                feasible[none] = own_u[none] >= own_u[none].max(1, keepdims=True)
+            choice = np.where(feasible, _COUNTER_SCORE[s] + own_u, -np.inf).argmax(1)
+            counter = code == ACT_OFFER
+            self.standing[rows, s] = np.where(counter, choice, self.standing[rows, s])
+            agreed = np.where(code == ACT_ACCEPT, self.standing[rows, o], agreed)
+            codes[:, s] = code
+            taken[:, s] = np.where(counter, _COUNTER_ACTION[s][choice], _ACTION_OF_CODE[code])
+            open_ = open_ & _KEEPS_OPEN[code]
 
-        # Phase 3: learner seats appraise the others' acts of this step.
-        for s in np.flatnonzero(self.learners):
+        # Phase 3: learner seats with feelings appraise the others' acts of this step.
+        impulse = np.zeros((R, S, 3))  # what the deal's end adds, and learners' appraisals
+        for s in self._feeling_learners:
             o = 1 - s
-            impulse[:, s] += self._appraise(rows, s, acts[:, o], tones[:, o], held[:, o])
+            imp, _ = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
+            imp[:, 1] += time_arousal
+            impulse[:, s] = imp
 
-        # Deal resolution.
-        closed_ok = agreed != _NO_OFFER
+        # Deal resolution. The first accept or walk-away closes the deal (open_ is False after
+        # it): a closed deal is an agreement or else a walk-away.
         next_round = self.round[rows] + 1
-        timeout = open_ & ~walked & ~closed_ok & (next_round >= self.round_limit)
-        walked &= ~closed_ok
-        ended = closed_ok | walked | timeout
-        deal_u = np.where(closed_ok[:, None],
-                          self.utility[rows[:, None], np.arange(S)[None], np.maximum(agreed, 0)[:, None]],
-                          0.0)  # (R, S)
-        impulse[closed_ok] += (
-            DEAL_V * (deal_u[closed_ok, :, None] - DEAL_REFERENCE) * np.array([1.0, 0.0, 0.0])
-            + np.array([0.0, DEAL_AROUSAL, 0.0])
-        )
-        impulse[timeout] += TIMEOUT_IMPULSE
-        # Learners' affect updates now; characters already updated before acting (but still feel
-        # the deal's outcome).
-        for s in range(S):
-            if self.learners[s]:
-                self.affect[rows, s] = A.update_affect(
-                    self.affect[rows, s], self.baseline[rows, s], self.decay[rows, s],
-                    self.reactivity[rows, s], impulse[:, s])
-            else:
-                self.affect[rows, s] = np.clip(
-                    self.affect[rows, s] + self.reactivity[rows, s, None] * impulse[:, s], -1, 1)
-        self.emotion[rows] = A.categorize(self.affect[rows])
-
-        # Rewards.
-        r = deal_u.copy()
-        alpha, beta = self.inequity_aversion
-        if alpha or beta:
-            diff = deal_u[:, ::-1] - deal_u  # other's minus own
-            r = r - alpha * np.maximum(diff, 0.0) - beta * np.maximum(-diff, 0.0)
-        reward[rows] = np.where(ended[:, None], r, 0.0)
+        timeout = open_ & (next_round >= self.round_limit)
+        ended = ~open_ | timeout
+        any_ended = _any(ended)
+        if any_ended:
+            closed_ok = agreed != _NO_OFFER
+            # (R, S) each seat's utility of the agreed split; agreed = -1 (none) reads 0.0.
+            deal_u = self._utility[idx[:, None], _SEATS, agreed[:, None]]
+            # Add the deal's closing (valence, arousal) and timeout impulses where they apply
+            # (ufuncs with where= leave the other rows untouched, as boolean indexing would).
+            closed = closed_ok[:, None]  # (R, 1) against (R, S)
+            np.add(impulse[..., 0], DEAL_V * (deal_u - DEAL_REFERENCE), out=impulse[..., 0],
+                   where=closed)
+            np.add(impulse[..., 1], DEAL_AROUSAL, out=impulse[..., 1], where=closed)
+            np.add(impulse, TIMEOUT_IMPULSE, out=impulse, where=timeout[:, None, None])
+        if any_ended or self._feeling_learners:
+            # Learners relax toward baseline and feel the step now; characters relaxed before
+            # acting and only feel the deal's outcome (their decay counts as 0 here, exactly).
+            self.affect[rows] = A.update_affect(
+                self.affect[rows], self.baseline[rows], self.decay[rows] * self._relaxing,
+                self.reactivity[rows], impulse)
+            self.emotion[rows] = A.categorize(self.affect[rows])
 
         # Book-keeping for observations (characters' tones are drawn in _emit_cues).
-        for s in np.flatnonzero(self.learners):
+        acts = _ACT_OF_CODE[codes]  # (R, S) a held turn shows as no act
+        for s in self._learner_seats:
             self.tone[rows, s] = np.where(acts[:, s] != ACT_NONE, tones[:, s], self.tone[rows, s])
         self.act[rows] = acts
         self.last_actions[rows] = taken
-        self.last_deal_utility[rows] = np.where(ended[:, None], deal_u, self.last_deal_utility[rows])
-        self.outcome[rows] = np.where(
-            closed_ok, AGREEMENT, np.where(walked, WALKED_AWAY, np.where(timeout, TIMED_OUT, ONGOING)))
-        self.round[rows] = np.where(ended, 0, next_round)
-        finished = ended & (self.deal[rows] + 1 >= self.n_deals)
-        self.done[rows[finished]] = True
-        nxt = rows[ended & ~finished]
-        if nxt.size:
+        # Rewards: the utility of the agreed split when a deal closes, 0 otherwise.
+        reward = np.zeros((B, S))
+        if any_ended:
+            r = deal_u  # 0 where no deal closed
+            alpha, beta = self.inequity_aversion
+            if alpha or beta:
+                diff = deal_u[:, ::-1] - deal_u  # other's minus own
+                r = r - alpha * np.maximum(diff, 0.0) - beta * np.maximum(-diff, 0.0)
+            reward[rows] = r
+            self.outcome[rows] = np.where(closed_ok, AGREEMENT, np.where(
+                ~open_, WALKED_AWAY, np.where(timeout, TIMED_OUT, ONGOING)))
+            self.last_deal_utility[rows] = np.where(ended[:, None], deal_u,
+                                                    self.last_deal_utility[rows])
+            self.round[rows] = np.where(ended, 0, next_round)
+            finished = ended & (self.deal[rows] + 1 >= self.n_deals)
+            self.done[rows] = finished  # every row stepped was live
+            nxt = idx[ended & ~finished]
             self.deal[nxt] += 1
+        else:
+            self.outcome[rows] = ONGOING
+            self.round[rows] = next_round
+            nxt = None
+        if restarting is not None:  # every row is live again: new episodes begin with new deals
+            self._begin_episodes(restarting, nxt)
+        elif nxt is not None and nxt.size:
             self._start_deal(nxt)
             self.emotion[nxt] = A.categorize(self.affect[nxt])
-        self._emit_cues(rows)
+            self._emit_cues(rows, idx)
+        else:
+            self._emit_cues(rows, idx)
         return reward
 
-    def _appraise(self, rows: np.ndarray, s: int, other_act: np.ndarray,
-                  other_tone: np.ndarray, other_held: np.ndarray) -> np.ndarray:
-        """Seat ``s``'s appraisal impulse ``(R, 3)`` of the other seat's act this step."""
+    def _begin_episodes(self, restarting: np.ndarray, nxt: np.ndarray | None) -> None:
+        """After a step with ``restart``: starts the deals of the new episodes in ``restarting``
+        and of the rows in ``nxt`` (a new deal in a running episode), then every row's cues."""
+        begin = restarting if nxt is None or not nxt.size else np.concatenate([nxt, restarting])
+        self._start_deal(begin)
+        self.emotion[begin] = A.categorize(self.affect[begin])
+        self._emit_cues(slice(None), self._rows)
+
+    def _appraise(self, rows: np.ndarray | slice, idx: np.ndarray, s: int, other_code: np.ndarray,
+                  other_tone: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Seat ``s``'s appraisal of the other seat's act this step, against its ``goal`` (R,).
+
+        Returns:
+            The impulse ``(R, 3)``, and ``s``'s utility ``(R,)`` of the other's standing offer
+            (0 when none stands).
+        """
         o = 1 - s
-        R = rows.size
-        imp = np.zeros((R, 3))
-        is_offer = other_act == ACT_OFFER
-        st = np.maximum(self.standing[rows, o], 0)
-        u = self.utility[rows, s, st]
-        goal = self.goal(rows, s)  # goal congruence: against what it wants this round
+        is_offer = other_code == ACT_OFFER
+        u = self._utility[idx, s, self.standing[rows, o]]  # index -1 (no offer) reads 0.0
         prev = self.prev_received[rows, s]
-        improve = np.where(np.isnan(prev), 0.0, u - np.nan_to_num(prev))
-        gap = u - goal
-        gap = np.where(gap > 0, gap / LOSS_AVERSION, gap)
-        imp[:, 0] += np.where(is_offer, W_FAIR_V * gap + W_IMPROVE_V * improve, 0.0)
-        imp[:, 1] += np.where(
-            is_offer, W_SHORT_A * np.maximum(goal - u, 0.0) + W_GAIN_A * np.maximum(u - goal, 0.0),
-            0.0)
+        improve = np.where(np.isnan(prev), 0.0, u - prev)  # over its previous offer this deal
+        gap = u - goal  # goal congruence: against what it wants this round
         self.prev_received[rows, s] = np.where(is_offer, u, prev)
-        tone_imp = TONE_IMPULSE[other_tone]
+        # An offer's impulse: its tone, plus fairness (valence, arousal) and improvement.
+        imp = TONE_IMPULSE[other_tone]  # (R, 3)
         apol = is_offer & (other_tone == A.TONE_APOLOGETIC)
-        # An apology repairs a grievance: it lifts negative valence at most back to neutral and
-        # does nothing for a partner who is not upset (but still wears out later apologies).
-        hurt = np.clip(-self.affect[rows, s, 0] / APOLOGY_IMPULSE[0], 0.0, 1.0)
-        wear = APOLOGY_WEAR ** self.apologies[rows, s]
-        tone_imp = np.where(apol[:, None], (wear * hurt)[:, None] * APOLOGY_IMPULSE, tone_imp)
-        imp += np.where(is_offer[:, None], tone_imp, 0.0)
-        self.apologies[rows, s] += apol
-        imp += np.where((other_act == ACT_WALK)[:, None], WALK_IMPULSE, 0.0)
-        imp += np.where(other_held[:, None], HOLD_IMPULSE, 0.0)
-        return imp
+        if _any(apol):
+            # An apology repairs a grievance: it lifts negative valence at most back to neutral
+            # and does nothing for a partner who is not upset (but still wears out later ones).
+            hurt = np.clip(-self.affect[rows, s, 0] / APOLOGY_IMPULSE[0], 0.0, 1.0)
+            wear = APOLOGY_WEAR ** self.apologies[rows, s]
+            imp = np.where(apol[:, None], (wear * hurt)[:, None] * APOLOGY_IMPULSE, imp)
+            self.apologies[rows, s] += apol
+        imp[:, 0] += W_FAIR_V * np.where(gap > 0, gap / LOSS_AVERSION, gap) + W_IMPROVE_V * improve
+        imp[:, 1] += W_SHORT_A * np.maximum(goal - u, 0.0) + W_GAIN_A * np.maximum(gap, 0.0)
+        # Any other act: walking away or holding the turn.
+        return np.where(is_offer[:, None], imp, _EVENT_IMPULSE[other_code]), u
 
     # ------------------------------------------------------------------------------------------
-    def observation(self, seat: int, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+    def observation(self, seat: int,
+                    rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
         """Seat ``seat``'s observation of ``rows``.
 
         Returns:
@@ -525,23 +643,18 @@ class NegotiationCore:
             ``tone`` (R,) int64: see the env docstring.
         """
         o = 1 - seat
-        rows = self._rows[rows]
-        values = self.values[rows, seat]  # (R, I)
-        R = values.shape[0]
-        task = np.zeros((R, TASK_DIM), dtype=np.float32)
-        task[:, 0:3] = values / POOL_VALUE
-        task[:, 3:6] = ITEM_COUNTS / ITEM_COUNTS.max()
-        mine = self.standing[rows, seat]
-        theirs = self.standing[rows, o]
-        keep = self._keep[seat]  # (J, I) own keep of canonical split
-        task[:, 6:9] = np.where((mine >= 0)[:, None], keep[np.maximum(mine, 0)] / ITEM_COUNTS, 0)
-        task[:, 9] = mine >= 0
-        task[:, 10:13] = np.where((theirs >= 0)[:, None], keep[np.maximum(theirs, 0)] / ITEM_COUNTS,
-                                  0)
-        task[:, 13] = theirs >= 0
-        task[:, 14] = np.where(theirs >= 0, self.utility[rows, seat, np.maximum(theirs, 0)], 0.0)
-        task[:, 15] = self.round[rows] / self.round_limit
-        task[:, 16] = self.deal[rows] / self.n_deals
+        idx = self._rows[rows]
+        R = idx.size
+        standing = self.standing[rows]  # (R, S) canonical splits, -1 for none
+        if seat == 1:
+            standing = standing[:, ::-1]  # (R, 2): own offer, then the other's
+        task = np.empty((R, TASK_DIM), dtype=np.float32)
+        task[:, 0:3] = self.values[rows, seat] / POOL_VALUE
+        task[:, 3:6] = _COUNT_FEATURES
+        # (R, 2, 4) -> (R, 8): fraction of each item kept and a flag, own offer then theirs.
+        task[:, 6:14] = _OFFER_FEATURES[seat][standing].reshape(R, 8)
+        task[:, 14] = self._utility[idx, seat, standing[:, 1]]  # 0 with no offer standing
+        task[:, 15:17] = self._clock[rows] / self._clock_scale  # round, deal
         task[:, 17] = self.last_deal_utility[rows, seat]
         return {
             "task": task,
@@ -553,7 +666,6 @@ class NegotiationCore:
     def info(self, seat: int, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
         """Labels of the other seat as seen from ``seat``: training targets, never inputs."""
         o = 1 - seat
-        rows = self._rows[rows]
         return {
             "emotion": self.emotion[rows, o].copy(),
             "emotion_annotated": self.annotated[rows, o].copy(),

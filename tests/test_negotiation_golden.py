@@ -1,0 +1,247 @@
+"""Golden trajectories of the negotiation environments: every observable output, frozen.
+
+``tests/data/negotiation_golden.npz`` holds trajectories recorded from the v0 implementation: every
+step's observation (all keys), reward, termination flags and labels (``emotion``,
+``emotion_annotated``, ``affect``, ``partner_act``, ``deal_outcome``), for
+
+* the Gymnasium env through ``gym.make`` (both twins, every population, a fixed biased-random
+  action sequence over two episodes per seed, and one episode each of the scripted greedy and
+  oracle policies);
+* the batched vector env through ``gym.make_vec`` at 16 envs, across autoresets (random actions for
+  every population, greedy and oracle on the default one);
+* the PettingZoo ``parallel_env()`` with two learners.
+
+The test replays the recorded actions (so the scripted policies may change freely) and compares
+every output exactly (integers) or to ``1e-6`` (floats). Any
+change of rules, constants, random-draw order or output assembly shows up here. Performance work on
+``NegotiationCore`` must keep it green; a deliberate rule change is a new version (``-v1``) and
+re-records the file::
+
+    .venv/bin/python tests/test_negotiation_golden.py --write
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from lewm_rl.agents.baselines import make_policy
+from lewm_rl.envs import negotiation_core as C
+from lewm_rl.envs import social_negotiation_v0
+
+GOLDEN = Path(__file__).parent / "data" / "negotiation_golden.npz"
+ENV_IDS = ("SocialNegotiation-v0", "ObjectiveNegotiation-v0")
+POPULATIONS = ("default", "volatile", "stoic")
+SINGLE_SEEDS = (0, 1)
+VECTOR_ENVS = 16
+VECTOR_STEPS = 60
+OBS_KEYS = ("task", "partner_act", "expression", "tone")
+INFO_KEYS = ("emotion", "emotion_annotated", "affect", "partner_act", "deal_outcome")
+
+
+def biased_actions(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+    """Random actions that accept (6 %) and walk away (1 %) often enough to close deals."""
+    u = rng.random(size)
+    offers = rng.integers(0, C.NUM_OFFER_ACTIONS, size)
+    return np.where(u < 0.06, C.ACCEPT, np.where(u < 0.07, C.WALK_AWAY, offers))
+
+
+class Recorder:
+    """Collects one row per reset or step; ``arrays()`` stacks them into ``(N, ...)`` arrays."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {}
+
+    def add(self, action, obs: dict, reward, terminated, truncated, info: dict) -> None:
+        row = {"action": action, "reward": reward, "terminated": terminated,
+               "truncated": truncated}
+        row.update({f"obs_{k}": obs[k] for k in OBS_KEYS})
+        row.update({f"info_{k}": info[k] for k in INFO_KEYS})
+        for k, v in row.items():
+            self.rows.setdefault(k, []).append(np.array(v))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.stack(v) for k, v in self.rows.items()}
+
+
+def _batched(obs: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v)[None] for k, v in obs.items()}
+
+
+class Actor:
+    """Chooses actions: biased-random, a scripted policy, or a replay of recorded actions."""
+
+    def __init__(self, env_id: str, policy: str, seed: int, replay: np.ndarray | None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.scripted = None if policy == "random" or replay is not None else make_policy(
+            policy, env_id)
+        # Recorded actions, reset rows (-1) dropped: (steps,) or (steps, num_envs).
+        self.replay = None if replay is None else iter(replay[(replay >= 0).all(
+            tuple(range(1, replay.ndim)))])
+
+    def reset(self, rows: np.ndarray | int) -> None:
+        if self.scripted is not None:
+            if isinstance(rows, int):
+                self.scripted.reset(rows)
+            else:
+                self.scripted.reset_rows(rows)
+
+    def act(self, obs: dict, emotion: np.ndarray, size: int | tuple[int, ...]) -> np.ndarray:
+        if self.replay is not None:
+            return next(self.replay)
+        if self.scripted is not None:
+            return self.scripted.act(obs, emotion if self.scripted.reads_emotion else None)
+        return biased_actions(self.rng, size)
+
+
+def record_single(env_id: str, population: str, seed: int, policy: str,
+                  replay: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``gym.make`` env: two biased-random episodes (``policy="random"``) or one scripted one."""
+    env = gym.make(env_id, population=population)
+    rec = Recorder()
+    actor = Actor(env_id, policy, 1000 + seed, replay)
+    for episode in range(2 if policy == "random" else 1):
+        obs, info = env.reset(seed=seed if episode == 0 else None)
+        rec.add(-1, obs, 0.0, False, False, info)
+        actor.reset(1)
+        done = False
+        while not done:
+            action = int(np.asarray(actor.act(_batched(obs), np.array([info["emotion"]]), ())
+                                    ).reshape(-1)[0])
+            obs, reward, terminated, truncated, info = env.step(action)
+            rec.add(action, obs, reward, terminated, truncated, info)
+            done = terminated or truncated
+    return rec.arrays()
+
+
+def record_vector(env_id: str, population: str, seed: int, policy: str,
+                  replay: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Batched vector env, 16 envs for 60 steps (with autoresets), as ``run_policy`` drives it."""
+    env = gym.make_vec(env_id, num_envs=VECTOR_ENVS, vectorization_mode="vector_entry_point",
+                       population=population)
+    rec = Recorder()
+    actor = Actor(env_id, policy, 2000 + seed, replay)
+    obs, info = env.reset(seed=seed)
+    rec.add(np.full(VECTOR_ENVS, -1), obs, np.zeros(VECTOR_ENVS), np.zeros(VECTOR_ENVS, bool),
+            np.zeros(VECTOR_ENVS, bool), info)
+    actor.reset(VECTOR_ENVS)
+    just_done = np.zeros(VECTOR_ENVS, dtype=bool)
+    for _ in range(VECTOR_STEPS):
+        actions = np.asarray(actor.act(obs, info["emotion"], VECTOR_ENVS), dtype=np.int64)
+        obs, reward, terminated, truncated, info = env.step(actions)
+        if just_done.any():  # these envs were reset by this step (next-step autoreset)
+            actor.reset(np.flatnonzero(just_done))
+        just_done = terminated | truncated
+        rec.add(actions, obs, reward, terminated, truncated, info)
+    return rec.arrays()
+
+
+def record_pettingzoo(seed: int, replay: dict[str, np.ndarray] | None = None
+                      ) -> dict[str, np.ndarray]:
+    """``social_negotiation_v0.parallel_env()`` with two learners, two biased-random episodes."""
+    env = social_negotiation_v0.parallel_env()
+    actors = {a: Actor("", "random", 3000 + seed + i, None if replay is None else replay[a])
+              for i, a in enumerate(env.possible_agents)}
+    recs = {a: Recorder() for a in env.possible_agents}
+    for episode in range(2):
+        obs, infos = env.reset(seed=seed if episode == 0 else None)
+        for a, rec in recs.items():
+            rec.add(-1, obs[a], 0.0, False, False, infos[a])
+        while env.agents:
+            actions = {a: int(actors[a].act({}, np.zeros(1), ())) for a in env.agents}
+            obs, rewards, terms, truncs, infos = env.step(actions)
+            for a, rec in recs.items():
+                rec.add(actions[a], obs[a], rewards[a], terms[a], truncs[a], infos[a])
+    return {f"{a}.{k}": v for a, rec in recs.items() for k, v in rec.arrays().items()}
+
+
+Recording = Callable[[dict[str, np.ndarray] | None], dict[str, np.ndarray]]
+
+
+def streams() -> dict[str, Recording]:
+    """Every recorded stream by name: a function of the recorded arrays to replay actions from
+    (``None`` when recording), returning the stream's arrays."""
+    out: dict[str, Recording] = {}
+
+    def actions(rec: dict[str, np.ndarray] | None) -> np.ndarray | None:
+        return None if rec is None else rec["action"]
+
+    for env_id in ENV_IDS:
+        for pop in POPULATIONS:
+            for seed in SINGLE_SEEDS:
+                out[f"single.{env_id}.{pop}.random.{seed}"] = (
+                    lambda r, e=env_id, p=pop, s=seed: record_single(e, p, s, "random", actions(r)))
+            for policy in ("greedy", "oracle"):
+                out[f"single.{env_id}.{pop}.{policy}.0"] = (
+                    lambda r, e=env_id, p=pop, q=policy: record_single(e, p, 0, q, actions(r)))
+            out[f"vector.{env_id}.{pop}.random.0"] = (
+                lambda r, e=env_id, p=pop: record_vector(e, p, 0, "random", actions(r)))
+        for policy in ("greedy", "oracle"):
+            out[f"vector.{env_id}.default.{policy}.0"] = (
+                lambda r, e=env_id, q=policy: record_vector(e, "default", 0, q, actions(r)))
+    out["pettingzoo.social_negotiation_v0.0"] = lambda r: record_pettingzoo(
+        0, None if r is None else {a: r[f"{a}.action"] for a in social_negotiation_v0.SEATS})
+    return out
+
+
+def _compact(x: np.ndarray) -> np.ndarray:
+    """Stores integers and flags in the smallest exact dtype, to keep the file small."""
+    if x.dtype == bool:
+        return x
+    if np.issubdtype(x.dtype, np.integer):
+        assert x.min() >= -128 and x.max() <= 127
+        return x.astype(np.int8)
+    return x
+
+
+def write() -> None:
+    """Records every stream from the current implementation into ``GOLDEN``."""
+    data = {f"{name}/{k}": _compact(v) for name, fn in streams().items()
+            for k, v in fn(None).items()}
+    GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(GOLDEN, **data)
+    print(f"wrote {len(data)} arrays to {GOLDEN} ({GOLDEN.stat().st_size / 1e3:.0f} kB)")
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict[str, np.ndarray]:
+    with np.load(GOLDEN) as f:
+        return dict(f)
+
+
+@pytest.mark.parametrize("name", list(streams()))
+def test_trajectory_matches_golden(name, golden):
+    want_keys = sorted(k.split("/", 1)[1] for k in golden if k.startswith(name + "/"))
+    # Replays the recorded actions (so the scripted policies may change without touching this).
+    got = streams()[name]({k: golden[f"{name}/{k}"].astype(np.int64) for k in want_keys
+                           if k.endswith("action")})
+    assert sorted(got) == want_keys, f"{name}: recorded keys differ"
+    for key in want_keys:
+        want, have = golden[f"{name}/{key}"], got[key]
+        assert have.shape == want.shape, f"{name}/{key}: shape {have.shape} != {want.shape}"
+        if np.issubdtype(want.dtype, np.floating):
+            np.testing.assert_allclose(have, want, rtol=0, atol=1e-6, err_msg=f"{name}/{key}")
+        else:
+            np.testing.assert_array_equal(have, want, err_msg=f"{name}/{key}")
+
+
+def test_golden_covers_every_outcome(golden):
+    """The recorded inputs exercise agreements, walk-aways (both sides) and timeouts."""
+    outcomes = np.concatenate([v.ravel() for k, v in golden.items()
+                               if k.endswith("info_deal_outcome")])
+    for outcome in (C.AGREEMENT, C.WALKED_AWAY, C.TIMED_OUT):
+        assert (outcomes == outcome).any(), C.OUTCOMES[outcome]
+    vector_terms = [v for k, v in golden.items() if k.startswith("vector.") and
+                    k.endswith("/terminated")]
+    assert all(v.sum() > VECTOR_ENVS for v in vector_terms), "vector streams must autoreset"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_negotiation_golden.py --write  (re-records the file)")
+    write()
