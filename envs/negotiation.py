@@ -45,20 +45,46 @@ def describe_action(action: int) -> str:
     return f"keep {items} ({A.TONES[tone]})"
 
 
-def transcript_line(core: C.NegotiationCore, row: int, learner: int = 0) -> str:
-    """One readable line for the last step of ``row``, showing the partner's true emotion."""
+def deal_header(core: C.NegotiationCore, row: int, learner: int = 0) -> str:
+    """The line that opens a deal: both sides' values (the partner's are hidden from the learner;
+    the transcript is for humans)."""
+    mine, theirs = core.values[row, learner], core.values[row, 1 - learner]
+    fmt = ", ".join
+    return (f"-- deal {int(core.deal[row]) + 1}/{core.n_deals}: your values "
+            f"{fmt(f'{n} {v}' for n, v in zip(C.ITEM_NAMES, mine, strict=True))}; partner's "
+            f"(hidden) {fmt(f'{n} {v}' for n, v in zip(C.ITEM_NAMES, theirs, strict=True))}")
+
+
+def transcript_line(core: C.NegotiationCore, row: int, learner: int = 0,
+                    played: tuple[int, int] | None = None) -> str:
+    """One readable line for the last step of ``row``, showing the partner's true emotion.
+
+    Args:
+        played: ``(deal, round)`` of the step just played (read before stepping); by default the
+            core's current ones, which have moved on if the step closed a deal.
+    """
     p = 1 - learner
+    deal, rnd = played if played is not None else (int(core.deal[row]), int(core.round[row]))
     you = describe_action(int(core.last_actions[row, learner]))
     them = describe_action(int(core.last_actions[row, p]))
     em = A.EMOTIONS[int(core.emotion[row, p])]
     v = core.affect[row, p]
     out = C.OUTCOMES[int(core.outcome[row])] if core.outcome[row] else ""
     return (
-        f"t={int(core.t[row]):2d} deal {int(core.deal[row]) + 1}/{core.n_deals} "
-        f"round {int(core.round[row])}/{core.round_limit} | you: {you} | partner [{em}, "
+        f"t={int(core.t[row]):2d} deal {deal + 1}/{core.n_deals} "
+        f"round {rnd + 1}/{core.round_limit} | you: {you} | partner [{em}, "
         f"v={v[0]:+.2f} a={v[1]:+.2f} d={v[2]:+.2f}] {them}"
         + (f" | {out}" if out else "")
     )
+
+
+def transcript_step(core: C.NegotiationCore, row: int, learner: int,
+                    played: tuple[int, int]) -> list[str]:
+    """The transcript lines of the step just played: its line, and a header if a deal opened."""
+    lines = [transcript_line(core, row, learner, played)]
+    if int(core.deal[row]) != played[0] and not core.done[row]:
+        lines.append(deal_header(core, row, learner))
+    return lines
 
 
 def render_table(core: C.NegotiationCore, row: int, learner: int = 0) -> np.ndarray:
@@ -257,7 +283,8 @@ class SocialNegotiationEnv(gym.Env):
         self.core.reset_rows(np.array([0]), [self.np_random])
         self._transcript = [
             f"new episode ({'subjective' if self.subjective else 'objective'}, population "
-            f"{self.population}): partner looks {A.EMOTIONS[int(self.core.emotion[0, 1])]}"
+            f"{self.population}): partner looks {A.EMOTIONS[int(self.core.emotion[0, 1])]}",
+            deal_header(self.core, 0),
         ]
         return self._obs(), self._info()
 
@@ -265,10 +292,11 @@ class SocialNegotiationEnv(gym.Env):
         if self.core.done[0]:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         self._actions[0, 0] = check_discrete_action(action, C.NUM_ACTIONS)
+        played = (int(self.core.deal[0]), int(self.core.round[0]))
         reward = self.core.step(self._actions)
         terminated = bool(self.core.done[0])
         if self.render_mode == "ansi":
-            self._transcript.append(transcript_line(self.core, 0))
+            self._transcript += transcript_step(self.core, 0, 0, played)
         return self._obs(), float(reward[0, 0]), terminated, False, self._info()
 
     def render(self):

@@ -34,7 +34,12 @@ from pettingzoo.utils.conversions import parallel_to_aec
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
 from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
-from lewm_rl.envs.negotiation import negotiation_observation_space, render_table, transcript_line
+from lewm_rl.envs.negotiation import (
+    deal_header,
+    negotiation_observation_space,
+    render_table,
+    transcript_step,
+)
 
 SEATS = ("negotiator_0", "negotiator_1")
 
@@ -126,7 +131,7 @@ class SocialNegotiationParallelEnv(ParallelEnv):
             self._rng, _ = seeding.np_random(seed)
         self.core.reset_rows(np.array([0]), [self._rng])
         self.agents = list(self.possible_agents)
-        self._transcript = ["new episode"]
+        self._transcript = ["new episode", deal_header(self.core, 0, learner=self._view)]
         return ({a: self._obs(s) for a, s in self._seat.items()},
                 {a: self._info(s) for a, s in self._seat.items()})
 
@@ -140,11 +145,12 @@ class SocialNegotiationParallelEnv(ParallelEnv):
             if agent not in self._seat:
                 raise ValueError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
             self._actions[0, self._seat[agent]] = check_discrete_action(action, C.NUM_ACTIONS)
+        played = (int(self.core.deal[0]), int(self.core.round[0]))
         reward = self.core.step(self._actions)
         terminated = bool(self.core.done[0])
         truncated = not terminated and int(self.core.t[0]) >= self.max_cycles
         if self.render_mode == "ansi":
-            self._transcript.append(transcript_line(self.core, 0, learner=self._view))
+            self._transcript += transcript_step(self.core, 0, self._view, played)
         obs = {a: self._obs(s) for a, s in self._seat.items()}
         infos = {a: self._info(s) for a, s in self._seat.items()}
         rewards = {a: float(reward[0, s]) for a, s in self._seat.items()}

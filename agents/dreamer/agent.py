@@ -39,8 +39,10 @@ class DreamerConfig:
     """Adam learning rate of the actor."""
     critic_lr: float = 3e-4
     """Adam learning rate of the critic."""
-    entropy: float = 3e-3
-    """Entropy bonus of the actor (on normalised advantages)."""
+    entropy: float = 3e-2
+    """Entropy bonus of the actor (on normalised advantages). With 98 actions and returns of
+    order 1, smaller values let the actor collapse onto actions the world model overrates (in a
+    frozen, well-fitted LEWM, 3e-3 collapsed to 0.1 nats and random-level real returns)."""
     slow_critic: float = 0.02
     """EMA rate of the slow target critic."""
     return_decay: float = 0.99
