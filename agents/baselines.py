@@ -24,6 +24,7 @@ import numpy as np
 
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
+from lewm_rl.envs import public_goods_core as PG
 
 POLICIES: tuple[str, ...] = ("random", "greedy", "oracle")
 K = A.NUM_EMOTIONS
@@ -91,11 +92,11 @@ class ScriptedNegotiator:
     """Value-inferring negotiator for the negotiation envs.
 
     Each round it offers the split best for itself among those it expects the partner to accept
-    (expected partner utility at least a target conceding over the rounds), in its tone. It accepts a
-    counter-offer at least as good for itself as its own next offer, any positive counter in the
-    last round, and any counter worth ``secure_at``. It infers the partner's values from counter-
-    offers (the partner keeps what it values) and rejections (what it refused was worth little to
-    it).
+    (expected partner utility at least a target conceding over the rounds), in its tone. It
+    accepts a counter-offer at least as good for itself as its own next offer, any positive
+    counter in the last round, and any counter worth ``secure_at``. It infers the partner's values
+    from counter-offers (the partner keeps what it values) and rejections (what it refused was
+    worth little to it).
 
     Args:
         config: its parameters.
@@ -192,14 +193,180 @@ class ScriptedNegotiator:
                 self.log_w[rej] -= 0.5 * k * self._pu[:, self.last_offer[rej]].T
 
 
-def make_policy(name: str, env_id: str, *, config: NegotiatorConfig | None = None,
+@dataclass(frozen=True)
+class ContributorConfig:
+    """Parameters of a scripted public-goods player; per-emotion fields are ``(K,)`` tuples.
+
+    Greedy uses entry 0 of every per-emotion field whatever the others feel (it cannot see their
+    emotions); the oracle uses, for each other seat, the entry of that seat's current emotion.
+    """
+
+    first: float = 1.0
+    """Contribution (fraction of the endowment) in the first round."""
+    give: tuple[float, ...] = field(default_factory=lambda: _per_emotion(0.0))
+    """Contribution pressure of another seat in each emotion, averaged over the others."""
+    follow: float = 1.0
+    """Weight on the others' mean contribution last round (conditional cooperation)."""
+    follow_min: float = 0.0
+    """Weight on the lowest contribution of another seat last round."""
+    own: float = 0.0
+    """Weight on its own contribution last round (negative: alternate)."""
+    after_punished: float = 0.0
+    """Added to the contribution after being punished last round."""
+    punish_below: tuple[float, ...] = field(default_factory=lambda: _per_emotion(-1.0))
+    """Punish the lowest contributor of last round if it gave at most this fraction, by the
+    target's emotion (-1: never)."""
+    endgame: int = 0
+    """Give nothing in the last ``endgame`` rounds."""
+
+    def with_emotion(self, emotion: int, **kwargs: float) -> ContributorConfig:
+        """A copy with the given per-emotion fields changed for one emotion."""
+        changes = {}
+        for k, v in kwargs.items():
+            values = list(getattr(self, k))
+            values[emotion] = v
+            changes[k] = tuple(values)
+        return replace(self, **changes)
+
+    def blind(self) -> ContributorConfig:
+        """The emotion-blind (greedy) form: every per-emotion field set to its entry 0."""
+        return replace(self, give=_per_emotion(self.give[0]),
+                       punish_below=_per_emotion(self.punish_below[0]))
+
+
+class ScriptedContributor:
+    """Scripted player for the public-goods envs (``PublicGoods-v0`` and its objective twin).
+
+    Each round it gives ``first`` in round 0, else ``follow x`` the others' mean contribution last
+    round, ``follow_min x`` the lowest of them and ``own x`` its own, plus ``after_punished`` if it
+    was punished, plus the mean over the other seats of
+    ``give[e]`` (``e``: that seat's emotion for the oracle, 0 for greedy), rounded to the nearest
+    level; nothing in the last ``endgame`` rounds. It punishes the lowest contributor of last round
+    (first in seat order on ties) if that seat gave at most ``punish_below[e]``.
+
+    Args:
+        config: its parameters.
+        reads_emotion: ``True`` for the oracle (parameters follow the others' true emotions).
+        n_rounds: rounds per episode of the env it plays.
+    """
+
+    def __init__(self, config: ContributorConfig | None = None, *,
+                 reads_emotion: bool = False, n_rounds: int = 20) -> None:
+        self.config = config or ContributorConfig()
+        self.reads_emotion = reads_emotion
+        self.n_rounds = n_rounds
+        self._give = np.asarray(self.config.give, dtype=float)
+        self._below = np.asarray(self.config.punish_below, dtype=float)
+
+    def reset(self, num_envs: int) -> None:
+        """Nothing to remember between rounds: it reads everything from the observation."""
+
+    def reset_rows(self, rows: np.ndarray) -> None:
+        """Nothing to forget."""
+
+    def act(self, obs: dict[str, np.ndarray], emotion: np.ndarray | None = None) -> np.ndarray:
+        """Actions ``(B,)`` for observations batched over ``B`` envs.
+
+        Args:
+            obs: the env's observation dict, batched.
+            emotion: ``(B, N - 1)`` true labels of the others; required by the oracle and ignored
+                by greedy.
+        """
+        task = obs["task"]
+        B, k = task.shape[0], obs["tone"].shape[1]
+        N = k + 1
+        rounds_left = np.rint((1.0 - task[:, 0]) * self.n_rounds).astype(int)
+        given = task[:, 2:2 + k]  # (B, N-1)
+        punished = task[:, 2 + 4 * k] > 0
+        first = task[:, 0] == 0
+        if self.reads_emotion:
+            if emotion is None:
+                raise ValueError("the oracle needs the true emotions (info['emotion'])")
+            e = np.asarray(emotion)
+        else:
+            e = np.zeros((B, k), dtype=int)
+        c = self.config
+        x = (c.follow * given.mean(1) + c.follow_min * given.min(1) + c.own * task[:, 1]
+             + c.after_punished * punished + self._give[e].mean(1))
+        x = np.where(first, c.first, x)
+        x = np.where(rounds_left <= c.endgame, 0.0, x)
+        level = np.rint(np.clip(x, 0.0, 1.0) * (PG.NUM_LEVELS - 1)).astype(np.int64)
+        low = given.argmin(1)  # (B,) the lowest contributor (first in seat order on ties)
+        rows = np.arange(B)
+        punish = ~first & (given[rows, low] <= self._below[e[rows, low]] + 1e-6)
+        return PG.encode_action(level, np.where(punish, low + 1, 0), N)
+
+
+NEGOTIATION_CONFIGS: dict[str, dict[str, NegotiatorConfig]] = {
+    "SocialNegotiation-v0": {
+        "greedy": NegotiatorConfig(
+            target_open=_per_emotion(0.55), target_close=_per_emotion(0.3),
+            tone=_per_emotion(3), secure_at=_per_emotion(0.6)),
+        "oracle": NegotiatorConfig(
+            target_open=(0.45, 0.55, 0.55, 0.55, 0.35, 0.55, 0.35),
+            target_close=(0.3, 0.2, 0.2, 0.3, 0.3, 0.5, 0.2),
+            tone=(1, 1, 1, 3, 1, 3, 2),
+            secure_at=(1.01, 0.4, 1.01, 0.2, 0.4, 0.6, 0.6)),
+    },
+    "ObjectiveNegotiation-v0": {
+        "greedy": NegotiatorConfig(
+            target_open=_per_emotion(0.35), target_close=_per_emotion(0.3),
+            tone=_per_emotion(0), secure_at=_per_emotion(1.01)),
+        "oracle": NegotiatorConfig(
+            target_open=(0.35, 0.45, 0.35, 0.35, 0.35, 0.35, 0.35),
+            target_close=(0.3, 0.3, 0.4, 0.4, 0.2, 0.3, 0.2),
+            tone=(2, 1, 0, 0, 2, 3, 0),
+            secure_at=(1.01, 1.01, 1.01, 1.01, 1.01, 0.6, 1.01)),
+    },
+}
+"""Frozen (v0) greedy and oracle parameters of the negotiation ids, found by
+``python -m benchmarks.baselines --tune`` on seeds 1,000,000+ (300 episodes per candidate):
+greedy by exhaustive grid search over targets, tone and ``secure_at``; the oracle by coordinate
+ascent over its per-emotion entries, from the best greedy. The subjective greedy apologises every
+offer and secures any counter worth 0.6; the subjective oracle apologises to anger and disgust,
+asks more of joy and sadness, plays assertive with fear, and secures deals earlier when the
+partner might walk away."""
+
+
+PUBLIC_GOODS_CONFIGS: dict[str, dict[str, ContributorConfig]] = {
+    "PublicGoods-v0": {
+        "greedy": ContributorConfig(
+            first=1.0, give=_per_emotion(1.0), follow=-0.5, own=0.33, after_punished=-0.5,
+            endgame=3),
+        "oracle": ContributorConfig(
+            first=1.0, give=(3.0, 0.0, 3.0, 3.0, 3.0, 2.0, 3.0), follow=-0.5, own=0.33,
+            after_punished=0.67, punish_below=(-1.0, -1.0, -1.0, 0.0, -1.0, 0.0, -1.0),
+            endgame=1),
+    },
+    "ObjectivePublicGoods-v0": {
+        "greedy": ContributorConfig(
+            first=1.0, give=_per_emotion(1.0), follow=1.0, follow_min=1.0, own=-1.0,
+            after_punished=0.67, punish_below=_per_emotion(0.67)),
+        "oracle": ContributorConfig(
+            first=1.0, give=(1.0, 1.5, 1.0, 0.67, 1.0, 0.67, 0.67), follow=1.0, follow_min=1.0,
+            own=-1.0, after_punished=0.67,
+            punish_below=(0.67, 0.67, 0.34, 0.67, 0.67, 0.34, 0.67)),
+    },
+}
+"""Frozen (v0) greedy and oracle parameters of each public-goods id, tuned on seeds 100000+ (768
+episodes per candidate): greedy by coordinate ascent from 18 starts (hand-picked blind strategies
+and random draws), the oracle by coordinate ascent over its per-emotion entries from the best
+greedy. The subjective greedy gives 8 of 12 tokens while the others cooperate (blind partial free
+riding); the subjective oracle gives nothing exactly when every other seat is joyful, otherwise
+everything, and punishes an angry or disgusted seat that gave nothing."""
+
+
+def make_policy(name: str, env_id: str, *,
+                config: NegotiatorConfig | ContributorConfig | None = None,
                 seed: int | None = None, n_actions: int | None = None):
     """Builds a reference policy by name for an env id.
 
     Args:
         name: one of ``POLICIES``.
         env_id: the Gymnasium id it will play.
-        config: parameters of greedy or oracle (tuned ones come from ``benchmarks/baselines.py``).
+        config: parameters of greedy or oracle; by default the frozen tuned ones
+            (``NEGOTIATION_CONFIGS``, ``PUBLIC_GOODS_CONFIGS``, from
+            ``python -m benchmarks.baselines --tune``).
         seed: seed of the random policy.
         n_actions: size of the action space (random policy).
     """
@@ -209,6 +376,14 @@ def make_policy(name: str, env_id: str, *, config: NegotiatorConfig | None = Non
         if n_actions is None:
             raise ValueError("the random policy needs n_actions")
         return RandomPolicy(n_actions, seed)
+    if "PublicGoods" in env_id:
+        if config is None:
+            twin = "ObjectivePublicGoods-v0" if "Objective" in env_id else "PublicGoods-v0"
+            config = PUBLIC_GOODS_CONFIGS[twin][name]
+        return ScriptedContributor(config, reads_emotion=(name == "oracle"))
     if "Negotiation" not in env_id:
         raise ValueError(f"no scripted {name} policy for {env_id}")
+    if config is None:
+        twin = "ObjectiveNegotiation-v0" if "Objective" in env_id else "SocialNegotiation-v0"
+        config = NEGOTIATION_CONFIGS[twin][name]
     return ScriptedNegotiator(config, reads_emotion=(name == "oracle"))

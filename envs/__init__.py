@@ -18,20 +18,32 @@ from lewm_rl.envs.negotiation import (
     SocialNegotiationEnv,
     SocialNegotiationVectorEnv,
 )
+from lewm_rl.envs.public_goods import (
+    ObjectivePublicGoodsEnv,
+    ObjectivePublicGoodsVectorEnv,
+    PublicGoodsEnv,
+    PublicGoodsVectorEnv,
+)
 
 GYM_ENV_IDS: tuple[str, ...] = (
     "SocialNegotiation-v0",
     "ObjectiveNegotiation-v0",
+    "PublicGoods-v0",
+    "ObjectivePublicGoods-v0",
 )
 """Every Gymnasium id this package registers, subjective first then its objective twin."""
 
-PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0",)
+PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0", "public_goods_v0")
 """PettingZoo environment modules of this package (each exports env, parallel_env, raw_env)."""
 
-SUBJECTIVE_TWIN: dict[str, str] = {"ObjectiveNegotiation-v0": "SocialNegotiation-v0"}
+SUBJECTIVE_TWIN: dict[str, str] = {
+    "ObjectiveNegotiation-v0": "SocialNegotiation-v0",
+    "ObjectivePublicGoods-v0": "PublicGoods-v0",
+}
 OBJECTIVE_TWIN: dict[str, str] = {v: k for k, v in SUBJECTIVE_TWIN.items()}
 
 _NEGOTIATION_STEPS = 4 * 6
+_PUBLIC_GOODS_STEPS = 20
 
 
 def _register() -> None:
@@ -45,6 +57,16 @@ def _register() -> None:
             entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationEnv",
             vector_entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationVectorEnv",
             max_episode_steps=_NEGOTIATION_STEPS,
+        ),
+        "PublicGoods-v0": dict(
+            entry_point="lewm_rl.envs.public_goods:PublicGoodsEnv",
+            vector_entry_point="lewm_rl.envs.public_goods:PublicGoodsVectorEnv",
+            max_episode_steps=_PUBLIC_GOODS_STEPS,
+        ),
+        "ObjectivePublicGoods-v0": dict(
+            entry_point="lewm_rl.envs.public_goods:ObjectivePublicGoodsEnv",
+            vector_entry_point="lewm_rl.envs.public_goods:ObjectivePublicGoodsVectorEnv",
+            max_episode_steps=_PUBLIC_GOODS_STEPS,
         ),
     }
     for env_id, spec in specs.items():
@@ -65,6 +87,10 @@ __all__ = [
     "TONES",
     "ObjectiveNegotiationEnv",
     "ObjectiveNegotiationVectorEnv",
+    "ObjectivePublicGoodsEnv",
+    "ObjectivePublicGoodsVectorEnv",
+    "PublicGoodsEnv",
+    "PublicGoodsVectorEnv",
     "SocialNegotiationEnv",
     "SocialNegotiationVectorEnv",
 ]

@@ -1,4 +1,5 @@
-"""Argument checks shared by the environments: errors that say what was wrong and what is allowed."""
+"""Argument checks shared by the environments: errors that say what was wrong and what is
+allowed."""
 
 from __future__ import annotations
 

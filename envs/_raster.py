@@ -16,7 +16,8 @@ EMOTION_COLOURS = np.array(
     ],
     dtype=np.uint8,
 )
-# Per emotion: mouth curvature (+ smile, - frown), mouth openness, brow slant (+ angry V), brow lift.
+# Per emotion: mouth curvature (+ smile, - frown), mouth openness, brow slant (+ angry V),
+# brow lift.
 _FACE = {
     0: (0.0, 0.0, 0.0, 0.0),
     1: (1.0, 0.3, 0.0, 0.1),
@@ -73,7 +74,8 @@ def face(img: np.ndarray, cy: float, cx: float, r: float, emotion: int) -> None:
     my, mw = cy + 0.45 * r, 0.4 * r
     xs = np.linspace(cx - mw, cx + mw, 24)
     ys = my - curve * 0.18 * r * (1 - ((xs - cx) / mw) ** 2)
-    for (ya, xa), (yb, xb) in zip(zip(ys[:-1], xs[:-1]), zip(ys[1:], xs[1:]), strict=True):
+    points = list(zip(ys, xs, strict=True))
+    for (ya, xa), (yb, xb) in zip(points[:-1], points[1:], strict=True):
         line(img, ya, xa, yb, xb, dark, 0.05 * r + 0.5)
     if openness > 0.5:
         disc(img, my + 0.05 * r, cx, 0.12 * r * openness, dark)

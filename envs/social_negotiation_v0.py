@@ -99,11 +99,11 @@ class SocialNegotiationParallelEnv(ParallelEnv):
         self._transcript: list[str] = []
         self._view = 0 if learners[0] else 1
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019  (PettingZoo's idiom: one space per agent)
+    @functools.cache  # noqa: B019  (PettingZoo's idiom: one space per agent)
     def observation_space(self, agent: str) -> spaces.Dict:
         return negotiation_observation_space()
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(C.NUM_ACTIONS)
 
@@ -122,7 +122,8 @@ class SocialNegotiationParallelEnv(ParallelEnv):
 
     def _info(self, seat: int) -> dict[str, Any]:
         i = self.core.info(seat)
-        return {"emotion": int(i["emotion"][0]), "emotion_annotated": int(i["emotion_annotated"][0]),
+        return {"emotion": int(i["emotion"][0]),
+                "emotion_annotated": int(i["emotion_annotated"][0]),
                 "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
                 "deal_outcome": int(i["deal_outcome"][0])}
 

@@ -121,7 +121,10 @@ def run_policy(
         emotion = info["emotion"] if getattr(policy, "reads_emotion", False) else None
         if record_cues:
             keep = active
-            cues.append((info["emotion"][keep], obs["expression"][keep], obs["tone"][keep]))
+            # Flattened over partners: one (label, expression, tone) per partner and step.
+            k = obs["expression"].shape[-1]
+            cues.append((info["emotion"][keep].reshape(-1),
+                         obs["expression"][keep].reshape(-1, k), obs["tone"][keep].reshape(-1)))
         action = policy.act(obs, emotion)
         obs, reward, term, trunc, info = env.step(action)
         if just_done.any():  # these envs were reset by this step (next-step autoreset)
@@ -151,3 +154,38 @@ def run_policy(
         log.expression = [np.concatenate([c[1] for c in cues])]
         log.tone = [np.concatenate([c[2] for c in cues])]
     return log
+
+
+def stratified_interval(
+    scores: dict[str, np.ndarray], statistic: str = "iqm", confidence: float = 0.95, seed: int = 0,
+    n_resamples: int = 2000,
+) -> Interval:
+    """Aggregate over tasks with a stratified bootstrap (rliable's protocol).
+
+    Each resample draws, within every task, as many runs as it has with replacement, then applies
+    ``statistic`` to the pooled (normalised) scores of all tasks.
+
+    Args:
+        scores: per task, ``(runs,)`` normalised scores.
+    """
+    if statistic not in STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r}; allowed: {', '.join(STATISTICS)}")
+    fn = STATISTICS[statistic]
+    tasks = [np.asarray(v, dtype=float) for v in scores.values() if len(v)]
+    if not tasks:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    point = float(fn(np.concatenate(tasks)))
+    rng = np.random.default_rng(seed)
+    stats_ = np.empty(n_resamples)
+    for i in range(n_resamples):
+        pooled = np.concatenate([t[rng.integers(0, len(t), len(t))] for t in tasks])
+        stats_[i] = fn(pooled)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(stats_, [alpha, 1 - alpha])
+    return Interval(point, float(low), float(high))
+
+
+def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Fraction of runs whose normalised score exceeds each threshold ``tau`` (Agarwal et al.)."""
+    scores = np.asarray(scores, dtype=float).ravel()
+    return (scores[None, :] > np.asarray(taus)[:, None]).mean(1)

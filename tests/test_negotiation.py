@@ -106,7 +106,8 @@ def test_subjective_partner_walks_away_in_anger_objective_does_not():
 
 
 def test_objective_partner_ignores_its_emotion():
-    """Forcing any emotion leaves the objective partner's acts unchanged; not the subjective one's."""
+    """Forcing any emotion leaves the objective partner's acts unchanged, but not the subjective
+    partner's."""
     def acts(subjective, emotion):
         out = []
         for keep in C.SPLITS[::3]:
