@@ -10,6 +10,7 @@ never carry a copy of the loop.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -37,8 +38,13 @@ class Cell:
 
     @property
     def name(self) -> str:
-        extra = "".join(f"__{k}={v}" for k, v in self.overrides)
-        return f"{self.env}__{self.agent}__{self.world_model}__s{self.seed}{extra}"
+        """``{env}__{agent}__{world_model}__s{seed}__{steps}[__{hash of the overrides}]``: stable
+        across runs, short enough for any filesystem (the run's config.json has the details)."""
+        base = f"{self.env}__{self.agent}__{self.world_model}__s{self.seed}__{self.steps}"
+        if not self.overrides:
+            return base
+        digest = hashlib.sha1(repr(self.overrides).encode()).hexdigest()[:10]
+        return f"{base}__{digest}"
 
 
 def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
