@@ -23,7 +23,15 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from benchmarks.runner import Cell, cell_result, learning_curve, machine, run_grid
+from benchmarks.runner import (
+    GRID_ROOT,
+    Cell,
+    cell_result,
+    learning_curve,
+    machine,
+    run_grid,
+    standard_overrides,
+)
 from lewm_rl.evaluation import interval, run_policy
 from lewm_rl.train import EVAL_SEED
 
@@ -40,14 +48,16 @@ class ReturnsConfig:
     """World models, each with the Dreamer agent."""
     seeds: int = 5
     """Seeds per cell (at least 5 for any claim)."""
-    steps: int = 50_000
-    """Env steps per run."""
+    steps: int = 12_000
+    """Env steps per run (the default training budget; the issue's target speaks of 50k, which
+    takes about four times longer than this machine allowed for 20 runs)."""
     eval_episodes: int = 64
     """Evaluation episodes per evaluation (fixed seeds)."""
     jobs: int = 2
     """Cells trained in parallel (one torch thread each)."""
-    root: str = "runs/benchmarks/returns"
-    """Where the runs go (not committed; a finished cell is not run again)."""
+    root: str = GRID_ROOT
+    """Where the runs go (not committed; shared with the suite; a finished cell is not run
+    again)."""
     quick: bool = False
     """Smoke run: 1 seed, 2k steps, results written to benchmarks/results/returns_quick.*"""
 
@@ -71,13 +81,12 @@ def scripted_references(env_id: str, population: str, episodes: int) -> dict[str
 def main(cfg: ReturnsConfig) -> dict:
     seeds = 1 if cfg.quick else cfg.seeds
     steps = 2_000 if cfg.quick else cfg.steps
-    overrides = (("eval_episodes", cfg.eval_episodes),
-                 ("eval_every", max(steps // 10, 500)), ("checkpoint_every", max(steps // 5, 500)))
+    overrides = standard_overrides(steps, cfg.eval_episodes)
     if cfg.quick:
         overrides += (("prefill", 500),)
     cells = [Cell(env, "dreamer", wm, seed, steps, overrides)
              for env in cfg.envs for wm in cfg.world_models for seed in range(seeds)]
-    root = Path(cfg.root) / ("quick" if cfg.quick else "full")
+    root = Path(cfg.root + "-quick" if cfg.quick else cfg.root)
     failed = run_grid(cells, root, cfg.jobs)
     if failed:
         print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)

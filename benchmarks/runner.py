@@ -47,6 +47,16 @@ class Cell:
         return f"{base}__{digest}"
 
 
+GRID_ROOT = "runs/benchmarks/grid"
+"""Where every benchmark's trained cells live (shared, so a cell is trained once for all)."""
+
+
+def standard_overrides(steps: int, eval_episodes: int) -> tuple[tuple[str, Any], ...]:
+    """The evaluation and checkpoint cadence shared by the benchmark grids (same cell names)."""
+    return (("eval_episodes", eval_episodes), ("eval_every", max(steps // 8, 500)),
+            ("checkpoint_every", max(steps // 4, 500)))
+
+
 def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
     cell, root = args
     import torch

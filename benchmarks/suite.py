@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 import tyro
 
-from benchmarks.runner import Cell, cell_result, learning_curve, machine, run_grid
+from benchmarks.runner import (
+    GRID_ROOT,
+    Cell,
+    cell_result,
+    learning_curve,
+    machine,
+    run_grid,
+    standard_overrides,
+)
 from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES
 from lewm_rl.evaluation import interval, performance_profile, run_policy, stratified_interval
 from lewm_rl.train import EVAL_SEED
@@ -62,7 +70,7 @@ class SuiteConfig:
     """Evaluation episodes (fixed seeds) per evaluation."""
     jobs: int = 2
     """Cells run in parallel (one torch thread each)."""
-    root: str = "runs/benchmarks/grid"
+    root: str = GRID_ROOT
     """Where the cells' run directories go (not committed)."""
     out: str | None = None
     """Where REPORT.md and its figures go (default: benchmarks/results, or the quick root)."""
@@ -103,9 +111,10 @@ def trained_cells(cfg: SuiteConfig) -> list[Cell]:
     seeds = 1 if cfg.quick else cfg.seeds
     steps = 384 if cfg.quick else cfg.steps
     episodes = 4 if cfg.quick else cfg.eval_episodes
-    overrides: tuple[tuple[str, Any], ...] = (("eval_episodes", episodes),)
-    overrides += _quick_overrides() if cfg.quick else (
-        ("eval_every", max(steps // 8, 500)), ("checkpoint_every", max(steps // 4, 500)))
+    if cfg.quick:
+        overrides = (("eval_episodes", episodes), *_quick_overrides())
+    else:
+        overrides = standard_overrides(steps, episodes)
     cells = []
     for env in cfg.envs:
         for agent in cfg.agents:
