@@ -188,7 +188,8 @@ def normalise(x: float, refs: dict[str, float]) -> float:
 
 def main(cfg: SuiteConfig) -> int:
     cfg.validate()
-    root = Path("runs/benchmarks/suite-quick" if cfg.quick else cfg.root)
+    root = Path("runs/benchmarks/suite-quick" if cfg.quick and cfg.root == GRID_ROOT
+                else cfg.root)
     out = Path(cfg.out) if cfg.out else (root / "report" if cfg.quick else RESULTS)
     cells = trained_cells(cfg)
     if cfg.ray:
