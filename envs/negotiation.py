@@ -7,14 +7,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
 from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._vector import CoreVectorEnv
 
 
 def negotiation_observation_space() -> spaces.Dict:
@@ -321,14 +319,13 @@ class ObjectiveNegotiationEnv(SocialNegotiationEnv):
     subjective = False
 
 
-class SocialNegotiationVectorEnv(gym.vector.VectorEnv):
+class SocialNegotiationVectorEnv(CoreVectorEnv):
     """``num_envs`` negotiation tables stepped as one batch (same dynamics, no loop over envs).
 
-    Follows Gymnasium's ``VectorEnv`` conventions with ``AutoresetMode.NEXT_STEP``: the step after
-    an episode ends resets that sub-environment. ``reset(seed=s)`` seeds sub-environment ``i`` with
-    ``s + i``, so sub-environment ``i`` follows exactly the trajectory of ``SocialNegotiationEnv``
-    reset with seed ``s + i``. ``infos`` holds batched ``emotion``, ``emotion_annotated``,
-    ``affect`` and ``partner_act`` arrays.
+    Gymnasium's ``VectorEnv`` with next-step autoreset; sub-environment ``i`` of
+    ``reset(seed=s)`` follows exactly ``SocialNegotiationEnv`` reset with seed ``s + i`` (see
+    :class:`CoreVectorEnv`). ``infos`` holds batched ``emotion``, ``emotion_annotated``,
+    ``affect``, ``partner_act`` and ``deal_outcome`` arrays.
 
     Args:
         num_envs: number of tables.
@@ -337,8 +334,8 @@ class SocialNegotiationVectorEnv(gym.vector.VectorEnv):
             registry's limit, which the natural episode end never exceeds).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     subjective = True
+    restart_in_step = True
 
     @named_kwargs
     def __init__(
@@ -352,59 +349,13 @@ class SocialNegotiationVectorEnv(gym.vector.VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError("the batched vector env does not render; use SyncVectorEnv for videos")
-        self.num_envs = num_envs
-        self.max_episode_steps = max_episode_steps
         self.core = C.NegotiationCore(
             num_envs, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, n_deals=n_deals, round_limit=round_limit,
         )
-        self.single_observation_space = negotiation_observation_space()
-        self.single_action_space = spaces.Discrete(C.NUM_ACTIONS)
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self.single_emotion_space = spaces.Discrete(A.NUM_EMOTIONS)
-        self.emotion_space = batch_space(self.single_emotion_space, num_envs)
-        self.emotion_names = A.EMOTIONS
-        self._generators: list[np.random.Generator] = [
-            seeding.np_random(None)[0] for _ in range(num_envs)]
-        self._autoreset = np.zeros(num_envs, dtype=bool)
-        self._actions = np.zeros((num_envs, 2), dtype=np.int64)
-        self._all = np.arange(num_envs)
-
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-            self._generators = [seeding.np_random(s)[0] for s in seeds]
-        self.core.reset_rows(self._all, self._generators)
-        self._autoreset[:] = False
-        return self.core.observation(0), self.core.info(0)
-
-    def step(self, actions):
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},), got "
-                f"{actions.dtype} {actions.shape}")
-        if actions.min() < 0 or actions.max() >= C.NUM_ACTIONS:
-            raise ValueError(f"invalid action: expected integers in [0, {C.NUM_ACTIONS - 1}]")
-        reset_rows = np.flatnonzero(self._autoreset)
-        self._actions[:, 0] = actions
-        # Sub-environments whose episode ended last step start anew instead (reward 0).
-        restart = [self._generators[i] for i in reset_rows]
-        reward = self.core.step(self._actions, restart=restart)[:, 0].copy()
-        terminated = self.core.done.copy()
-        terminated[reset_rows] = False
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if self.max_episode_steps is not None:
-            truncated = ~terminated & (self.core.t >= self.max_episode_steps)
-            truncated[reset_rows] = False
-            self.core.done |= truncated
-        self._autoreset = terminated | truncated
-        return self.core.observation(0), reward, terminated, truncated, self.core.info(0)
+        self._setup(num_envs, negotiation_observation_space(), C.NUM_ACTIONS,
+                    spaces.Discrete(A.NUM_EMOTIONS), A.EMOTIONS, 2, max_episode_steps,
+                    render_mode)
 
 
 class ObjectiveNegotiationVectorEnv(SocialNegotiationVectorEnv):

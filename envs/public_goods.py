@@ -7,14 +7,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
 from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._vector import CoreVectorEnv
 
 
 def public_goods_observation_space(n_players: int) -> spaces.Dict:
@@ -293,7 +291,7 @@ class ObjectivePublicGoodsEnv(PublicGoodsEnv):
     subjective = False
 
 
-class PublicGoodsVectorEnv(gym.vector.VectorEnv):
+class PublicGoodsVectorEnv(CoreVectorEnv):
     """``num_envs`` groups stepped as one batch (same dynamics, no Python loop over envs).
 
     Follows Gymnasium's ``VectorEnv`` conventions with ``AutoresetMode.NEXT_STEP``: the step after
@@ -309,7 +307,6 @@ class PublicGoodsVectorEnv(gym.vector.VectorEnv):
             registry's limit, which the natural episode end never exceeds).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
     subjective = True
 
     @named_kwargs
@@ -325,62 +322,15 @@ class PublicGoodsVectorEnv(gym.vector.VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError("the batched vector env does not render; use SyncVectorEnv for videos")
-        self.num_envs = num_envs
-        self.max_episode_steps = max_episode_steps
         self.core = C.PublicGoodsCore(
             num_envs, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, learners=(True,) + (False,) * (n_players - 1),
             n_rounds=n_rounds, mpcr=mpcr,
         )
         self.n_actions = C.num_actions(n_players)
-        self.single_observation_space = public_goods_observation_space(n_players)
-        self.single_action_space = spaces.Discrete(self.n_actions)
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self.single_emotion_space = spaces.MultiDiscrete([A.NUM_EMOTIONS] * (n_players - 1))
-        self.emotion_space = batch_space(self.single_emotion_space, num_envs)
-        self.emotion_names = A.EMOTIONS
-        self._generators: list[np.random.Generator] = [
-            seeding.np_random(None)[0] for _ in range(num_envs)]
-        self._autoreset = np.zeros(num_envs, dtype=bool)
-        self._actions = np.zeros((num_envs, n_players), dtype=np.int64)
-        self._all = np.arange(num_envs)
-
-    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-            self._generators = [seeding.np_random(s)[0] for s in seeds]
-        self.core.reset_rows(self._all, self._generators)
-        self._autoreset[:] = False
-        return self.core.observation(0), self.core.info(0)
-
-    def step(self, actions):
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},), got "
-                f"{actions.dtype} {actions.shape}")
-        if actions.min() < 0 or actions.max() >= self.n_actions:
-            raise ValueError(f"invalid action: expected integers in [0, {self.n_actions - 1}]")
-        reset_rows = np.flatnonzero(self._autoreset)
-        self._actions[:, 0] = actions
-        reward = self.core.step(self._actions)[:, 0].copy()
-        if reset_rows.size:
-            self.core.reset_rows(reset_rows, [self._generators[i] for i in reset_rows])
-            reward[reset_rows] = 0.0
-        terminated = self.core.done.copy()
-        terminated[reset_rows] = False
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if self.max_episode_steps is not None:
-            truncated = ~terminated & (self.core.t >= self.max_episode_steps)
-            truncated[reset_rows] = False
-            self.core.done |= truncated
-        self._autoreset = terminated | truncated
-        return self.core.observation(0), reward, terminated, truncated, self.core.info(0)
+        self._setup(num_envs, public_goods_observation_space(n_players), self.n_actions,
+                    spaces.MultiDiscrete([A.NUM_EMOTIONS] * (n_players - 1)), A.EMOTIONS,
+                    n_players, max_episode_steps, render_mode)
 
 
 class ObjectivePublicGoodsVectorEnv(PublicGoodsVectorEnv):

@@ -35,18 +35,15 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from pettingzoo import ParallelEnv
-from pettingzoo.utils import wrappers
-from pettingzoo.utils.conversions import parallel_to_aec
 
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
-from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
 from lewm_rl.envs.public_goods import public_goods_observation_space, render_group, transcript_line
 
 
-class PublicGoodsParallelEnv(ParallelEnv):
+class PublicGoodsParallelEnv(CoreParallelEnv):
     """The repeated public-goods game with punishment as a PettingZoo ``ParallelEnv``.
 
     Agents are named ``player_<seat>``; seats listed in ``background`` are emotion-driven
@@ -108,6 +105,7 @@ class PublicGoodsParallelEnv(ParallelEnv):
         self._rng: np.random.Generator | None = None
         self._actions = np.zeros((1, n_players), dtype=np.int64)
         self._transcript: list[str] = []
+        self.num_actions = C.num_actions(n_players)
         self._view = learners.index(True)
 
     @functools.cache  # noqa: B019  (PettingZoo's idiom: one space per agent)
@@ -135,49 +133,11 @@ class PublicGoodsParallelEnv(ParallelEnv):
         return {"emotion": i["emotion"][0], "emotion_annotated": i["emotion_annotated"][0],
                 "affect": i["affect"][0], "payoff": float(i["payoff"][0])}
 
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        if seed is not None or self._rng is None:
-            self._rng, _ = seeding.np_random(seed)
-        self.core.reset_rows(np.array([0]), [self._rng])
-        self.agents = list(self.possible_agents)
-        self._transcript = ["new episode"]
-        return ({a: self._obs(s) for a, s in self._seat.items()},
-                {a: self._info(s) for a, s in self._seat.items()})
+    def _transcript_step(self, before: None) -> list[str]:
+        return [transcript_line(self.core, 0, viewer=self._view)]
 
-    def step(self, actions: dict[str, Any]):
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"missing actions for {missing}; every live agent must act")
-        n = C.num_actions(self.n_players)
-        for agent, action in actions.items():
-            if agent not in self._seat:
-                raise ValueError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
-            self._actions[0, self._seat[agent]] = check_discrete_action(action, n)
-        reward = self.core.step(self._actions)
-        terminated = bool(self.core.done[0])
-        truncated = not terminated and int(self.core.t[0]) >= self.max_cycles
-        if self.render_mode == "ansi":
-            self._transcript.append(transcript_line(self.core, 0, viewer=self._view))
-        obs = {a: self._obs(s) for a, s in self._seat.items()}
-        infos = {a: self._info(s) for a, s in self._seat.items()}
-        rewards = {a: float(reward[0, s]) for a, s in self._seat.items()}
-        terms = dict.fromkeys(self._seat, terminated)
-        truncs = dict.fromkeys(self._seat, truncated)
-        if terminated or truncated:
-            self.agents = []
-        return obs, rewards, terms, truncs, infos
-
-    def render(self):
-        if self.render_mode == "ansi":
-            return "\n".join(self._transcript) + "\n"
-        if self.render_mode == "rgb_array":
-            return render_group(self.core, 0, viewer=self._view)
-        return None
-
-    def close(self) -> None:
-        """Nothing to release."""
+    def _frame(self) -> np.ndarray:
+        return render_group(self.core, 0, viewer=self._view)
 
 
 def parallel_env(**kwargs) -> PublicGoodsParallelEnv:
@@ -185,11 +145,4 @@ def parallel_env(**kwargs) -> PublicGoodsParallelEnv:
     return PublicGoodsParallelEnv(**kwargs)
 
 
-def raw_env(**kwargs):
-    """The AEC form (agents take turns; actions are applied once every live agent has acted)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC form with PettingZoo's standard checks on actions."""
-    return wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs))
+raw_env, env = aec_constructors(parallel_env)

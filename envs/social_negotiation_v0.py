@@ -26,14 +26,11 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from pettingzoo import ParallelEnv
-from pettingzoo.utils import wrappers
-from pettingzoo.utils.conversions import parallel_to_aec
 
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
 from lewm_rl.envs.negotiation import (
     deal_header,
     negotiation_observation_space,
@@ -44,7 +41,7 @@ from lewm_rl.envs.negotiation import (
 SEATS = ("negotiator_0", "negotiator_1")
 
 
-class SocialNegotiationParallelEnv(ParallelEnv):
+class SocialNegotiationParallelEnv(CoreParallelEnv):
     """Two-seat social negotiation as a PettingZoo ``ParallelEnv``.
 
     Args:
@@ -97,6 +94,7 @@ class SocialNegotiationParallelEnv(ParallelEnv):
         self._rng: np.random.Generator | None = None
         self._actions = np.zeros((1, 2), dtype=np.int64)
         self._transcript: list[str] = []
+        self.num_actions = C.NUM_ACTIONS
         self._view = 0 if learners[0] else 1
 
     @functools.cache  # noqa: B019  (PettingZoo's idiom: one space per agent)
@@ -127,49 +125,17 @@ class SocialNegotiationParallelEnv(ParallelEnv):
                 "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
                 "deal_outcome": int(i["deal_outcome"][0])}
 
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        if seed is not None or self._rng is None:
-            self._rng, _ = seeding.np_random(seed)
-        self.core.reset_rows(np.array([0]), [self._rng])
-        self.agents = list(self.possible_agents)
-        self._transcript = ["new episode", deal_header(self.core, 0, learner=self._view)]
-        return ({a: self._obs(s) for a, s in self._seat.items()},
-                {a: self._info(s) for a, s in self._seat.items()})
+    def _transcript_start(self) -> list[str]:
+        return ["new episode", deal_header(self.core, 0, learner=self._view)]
 
-    def step(self, actions: dict[str, Any]):
-        if not self.agents:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"missing actions for {missing}; every live agent must act")
-        for agent, action in actions.items():
-            if agent not in self._seat:
-                raise ValueError(f"unknown agent {agent!r}; agents: {self.possible_agents}")
-            self._actions[0, self._seat[agent]] = check_discrete_action(action, C.NUM_ACTIONS)
-        played = (int(self.core.deal[0]), int(self.core.round[0]))
-        reward = self.core.step(self._actions)
-        terminated = bool(self.core.done[0])
-        truncated = not terminated and int(self.core.t[0]) >= self.max_cycles
-        if self.render_mode == "ansi":
-            self._transcript += transcript_step(self.core, 0, self._view, played)
-        obs = {a: self._obs(s) for a, s in self._seat.items()}
-        infos = {a: self._info(s) for a, s in self._seat.items()}
-        rewards = {a: float(reward[0, s]) for a, s in self._seat.items()}
-        terms = dict.fromkeys(self._seat, terminated)
-        truncs = dict.fromkeys(self._seat, truncated)
-        if terminated or truncated:
-            self.agents = []
-        return obs, rewards, terms, truncs, infos
+    def _before_step(self) -> tuple[int, int]:
+        return int(self.core.deal[0]), int(self.core.round[0])
 
-    def render(self):
-        if self.render_mode == "ansi":
-            return "\n".join(self._transcript) + "\n"
-        if self.render_mode == "rgb_array":
-            return render_table(self.core, 0, learner=self._view)
-        return None
+    def _transcript_step(self, before: tuple[int, int]) -> list[str]:
+        return transcript_step(self.core, 0, self._view, before)
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def _frame(self) -> np.ndarray:
+        return render_table(self.core, 0, learner=self._view)
 
 
 def parallel_env(**kwargs) -> SocialNegotiationParallelEnv:
@@ -177,11 +143,4 @@ def parallel_env(**kwargs) -> SocialNegotiationParallelEnv:
     return SocialNegotiationParallelEnv(**kwargs)
 
 
-def raw_env(**kwargs):
-    """The AEC form (agents take turns; actions are applied once every live agent has acted)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
-def env(**kwargs):
-    """The AEC form with PettingZoo's standard checks on actions."""
-    return wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs))
+raw_env, env = aec_constructors(parallel_env)
