@@ -667,6 +667,7 @@ def summarise(config: Config, results: dict[str, dict[str, Any]]) -> dict[str, A
                        for h in c.horizons]}
                 for v in c.teacher_forcings}
     s["verdicts"] = verdicts(c, s)
+    s["paper_claims"] = paper_claims(c, s)
     return s
 
 
@@ -754,6 +755,72 @@ def verdicts(config: Config, s: dict[str, Any]) -> list[str]:
     return out
 
 
+def paper_claims(config: Config, s: dict[str, Any]) -> list[dict[str, str]]:
+    """The paper's three claims, each with our figure and a verdict (supported, partly
+    supported, not supported), for the report and ``benchmarks/suite.py``."""
+    subjective = [e for e in config.envs if e in OBJECTIVE_TWIN]
+    objective = [e for e in config.envs if e in SUBJECTIVE_TWIN]
+    claims = []
+
+    def word(hits: int, total: int) -> str:
+        if total == 0:
+            return "not measured"
+        return ("supported" if hits == total else "partly supported" if hits
+                else "not supported")
+
+    # 1. Removing the emotional cues degrades prediction, where emotion drives behaviour.
+    figs, hits, total = [], 0, 0
+    for subj in subjective:
+        obj = OBJECTIVE_TWIN[subj]
+        a = s["filters"].get(subj, {}).get("lewm", {}).get("drop_filter_rule", {}).get("accuracy")
+        b = s["filters"].get(obj, {}).get("lewm", {}).get("drop_filter_rule", {}).get("accuracy")
+        if a is None or b is None:
+            continue
+        total += 1
+        hits += a["low"] > 0 and a["low"] > b["high"]
+        figs.append(f"{subj}: {_pts(a)} vs {obj}: {_pts(b)}")
+    claims.append({"claim": "Removing the emotional information degrades prediction of social "
+                            "behaviour (lewm, rule filter, accuracy drop, subjective vs objective)",
+                   "figure": "; ".join(figs) or "-", "verdict": word(hits, total)})
+    # 2. LEWM predicts emotion-driven behaviour better than an emotion-blind world model.
+    figs, hits, total = [], 0, 0
+    for env_id in subjective:
+        judged = _judged(s, env_id)
+        if not judged:
+            continue
+        total += 1
+        best, losses = None, 0
+        for regime, d in judged.items():
+            for m in ("accuracy", "macro_f1"):
+                ci = d.get(m)
+                if ci is None:
+                    continue
+                if ci["low"] > 0 and (best is None or ci["mean"] > best[2]["mean"]):
+                    best = (regime, m, ci)
+                losses += ci["high"] < 0
+        hits += best is not None and losses == 0
+        figs.append(f"{env_id}: " + (f"best {best[0]} {best[1]} {_pts(best[2])}" if best
+                                     else "no significant gain")
+                    + (f", {losses} significant loss(es)" if losses else ""))
+    claims.append({"claim": "LEWM predicts emotion-driven social behaviour better than an "
+                            "emotion-blind world model of equal size (paper: up to +8 points "
+                            "accuracy, +10 macro-F1)",
+                   "figure": "; ".join(figs) or "-", "verdict": word(hits, total)})
+    # 3. LEWM keeps its performance where emotion drives nothing.
+    figs, hits, total = [], 0, 0
+    for env_id in objective:
+        d = s["differences"].get(env_id, {}).get("default")
+        if not d or d.get("accuracy") is None:
+            continue
+        total += 1
+        hits += all(abs(d[m]["mean"]) <= 0.01 for m in ("accuracy", "macro_f1") if d.get(m))
+        figs.append(f"{env_id}: accuracy {_pts(d['accuracy'])}, macro-F1 {_pts(d['macro_f1'])}")
+    claims.append({"claim": "LEWM keeps the emotion-blind model's performance on objective tasks "
+                            "(default budget, |lewm - blind| <= 1 point)",
+                   "figure": "; ".join(figs) or "-", "verdict": word(hits, total)})
+    return claims
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -769,6 +836,7 @@ def report(config: Config, s: dict[str, Any], meta: dict[str, Any]) -> str:
               "the figures below are not results.**", ""]
     L += [
         f"Produced by `{meta['command']}` on {meta['date']} ({meta['machine']}; "
+        f"code at git {meta.get('git', 'unknown')}; "
         f"{meta['wall_minutes']:.1f} min wall for this invocation, {c.workers} worker(s) of one "
         f"thread; {meta['cells']} cells taking {meta['cell_minutes']:.0f} worker-minutes in all)."
         + (f" {c.note}" if c.note else ""), "",
@@ -803,6 +871,10 @@ def report(config: Config, s: dict[str, Any], meta: dict[str, Any]) -> str:
         f"learned filter on {list(c.learned_filter_kinds)}.", "",
         "## Verdicts against the issue's targets", ""]
     L += [f"* {v}" for v in s["verdicts"]] + [""]
+    L += ["## The paper's claims, checked", ""]
+    L += _table(["claim", "our figure (points, 95 % CI)", "verdict"],
+                [[x["claim"], x["figure"], f"**{x['verdict']}**"] for x in s["paper_claims"]])
+    L += [""]
     L += ["## Notes", "",
           "* lewm - blind intervals are over the per-seed differences (the same training "
           "episodes for both); the issue's criterion, the two models' own intervals apart, is "
@@ -961,6 +1033,23 @@ def plot(config: Config, s: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _git_state() -> str:
+    """The commit the code came from, and whether the code the results depend on was edited."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "envs", "agents",
+                                "lewm_rl", "benchmarks/prediction.py",
+                                "benchmarks/_prediction_eval.py"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" with uncommitted changes to the code it depends on" if dirty else "")
+
+
 def run(config: Config, log=print) -> dict[str, Any]:
     """Runs the benchmark; writes the report files unless quick without ``out_dir``.
 
@@ -987,13 +1076,15 @@ def run(config: Config, log=print) -> dict[str, Any]:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                        f"Python {platform.python_version()}, torch {torch.__version__}",
+            "git": _git_state(),
             "wall_minutes": (time.time() - t0) / 60, "cells": len(results),
             "cell_minutes": sum(r["seconds"] for r in results.values()) / 60}
     text = report(c, summary, meta)
     if out_dir is not None:
         (out_dir / "prediction.md").write_text(text)
         payload = {"config": json.loads(json.dumps(dataclasses.asdict(c), default=str)),
-                   "meta": meta, "summary": summary, "cells": results}
+                   "meta": meta, "verdicts": summary["verdicts"],
+                   "paper_claims": summary["paper_claims"], "summary": summary, "cells": results}
         (out_dir / "prediction.json").write_text(json.dumps(payload, indent=1, default=float))
         plot(c, summary, out_dir / "prediction.png")
     return {"summary": summary, "results": results, "report": text}
