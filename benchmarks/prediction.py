@@ -816,7 +816,7 @@ def paper_claims(config: Config, s: dict[str, Any]) -> list[dict[str, str]]:
         hits += all(abs(d[m]["mean"]) <= 0.01 for m in ("accuracy", "macro_f1") if d.get(m))
         figs.append(f"{env_id}: accuracy {_pts(d['accuracy'])}, macro-F1 {_pts(d['macro_f1'])}")
     claims.append({"claim": "LEWM keeps the emotion-blind model's performance on objective tasks "
-                            "(default budget, |lewm - blind| <= 1 point)",
+                            "(default budget, lewm and blind within 1 point)",
                    "figure": "; ".join(figs) or "-", "verdict": word(hits, total)})
     return claims
 
