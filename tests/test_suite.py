@@ -39,3 +39,21 @@ def test_suite_quick_builds_its_report_and_resumes(tmp_path):
     start = time.time()  # everything is finished: a rerun only rebuilds the report
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and time.time() - start < 60
+
+
+def test_open_checks_lists_every_sweep_value_and_factorisation():
+    from benchmarks.suite import open_checks
+
+    ci = {"mean": 0.5, "low": 0.25, "high": 0.75}
+    row = {"behaviour_accuracy": ci, "behaviour_macro_f1": {"mean": 0.1, "low": 0.0, "high": 0.2}}
+    summary = {"beta": {"E": {"0": row, "1": row}}, "noise": {"E": {"0.3": row}},
+               "main": {"E": {"blind": row, "lewm": row, "other": row}}}
+    lines = open_checks(summary)
+    assert lines[2:] == [
+        "| beta (consistency weight) = 0 | E | lewm | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
+        "| beta (consistency weight) = 1 | E | lewm | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
+        "| annotation noise = 0.3 | E | lewm | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
+        "| factorisation | E | lewm | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
+        "| factorisation | E | blind | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
+    ]
+    assert open_checks({}) == ["The prediction results hold no sweeps."]
