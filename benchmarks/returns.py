@@ -30,10 +30,10 @@ from benchmarks.runner import (
     learning_curve,
     machine,
     run_grid,
+    scripted_references,
     standard_overrides,
 )
-from lewm_rl.evaluation import interval, run_policy
-from lewm_rl.train import EVAL_SEED
+from lewm_rl.evaluation import interval
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,22 +60,6 @@ class ReturnsConfig:
     again)."""
     quick: bool = False
     """Smoke run: 1 seed, 2k steps, results written to benchmarks/results/returns_quick.*"""
-
-
-def scripted_references(env_id: str, population: str, episodes: int) -> dict[str, float]:
-    """Mean return of random, greedy and oracle on the evaluation seeds."""
-    import gymnasium as gym
-
-    from lewm_rl.agents.baselines import make_policy
-
-    n = gym.make(env_id).action_space.n
-    out = {}
-    for name in ("random", "greedy", "oracle"):
-        policy = make_policy(name, env_id, seed=0, n_actions=n)
-        log = run_policy(env_id, policy, episodes, seed=EVAL_SEED, num_envs=min(episodes, 64),
-                         env_kwargs={"population": population})
-        out[name] = float(np.mean(log.returns))
-    return out
 
 
 def main(cfg: ReturnsConfig) -> dict:

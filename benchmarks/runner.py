@@ -122,6 +122,29 @@ def learning_curve(root: Path, cell: Cell, tag: str = "eval/episode_return"
     return steps[keep], values[keep]
 
 
+SCRIPTED = ("oracle", "greedy", "random")
+"""The scripted reference agents."""
+
+
+def scripted_references(env_id: str, population: str, episodes: int) -> dict[str, float]:
+    """Mean evaluation return of the scripted agents (random, greedy, oracle) on the fixed
+    evaluation seeds, against ``population``."""
+    import gymnasium as gym
+
+    from lewm_rl.agents.baselines import make_policy
+    from lewm_rl.evaluation import run_policy
+    from lewm_rl.train import EVAL_SEED
+
+    n = gym.make(env_id).action_space.n
+    out = {}
+    for name in SCRIPTED:
+        policy = make_policy(name, env_id, seed=0, n_actions=n)
+        log = run_policy(env_id, policy, episodes, seed=EVAL_SEED, num_envs=min(episodes, 64),
+                         env_kwargs={"population": population})
+        out[name] = float(np.mean(log.returns))
+    return out
+
+
 def machine() -> str:
     """CPU model, cores, Python and torch versions."""
     import platform

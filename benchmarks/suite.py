@@ -29,16 +29,17 @@ import tyro
 
 from benchmarks.runner import (
     GRID_ROOT,
+    SCRIPTED,
     Cell,
     cell_result,
     learning_curve,
     machine,
     run_grid,
+    scripted_references,
     standard_overrides,
 )
 from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES
-from lewm_rl.evaluation import interval, performance_profile, run_policy, stratified_interval
-from lewm_rl.train import EVAL_SEED
+from lewm_rl.evaluation import interval, performance_profile, stratified_interval
 
 RESULTS = Path(__file__).parent / "results"
 POPULATIONS = ("default", "volatile", "stoic")
@@ -50,7 +51,6 @@ TRAINED: dict[str, tuple[str, str]] = {
     "ppo-imagination": ("ppo-imagination", "lewm"),
 }
 """Trained agents: (``--agent``, ``--world-model``)."""
-SCRIPTED = ("oracle", "greedy", "random")
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,7 @@ def agent_of(cell: Cell) -> str:
 
 def scripted_scores(cfg: SuiteConfig, root: Path) -> dict[str, dict[str, dict[str, float]]]:
     """Mean evaluation return of each scripted agent per env and population (cached in root)."""
-    import gymnasium as gym
 
-    from lewm_rl.agents.baselines import make_policy
 
     episodes = 8 if cfg.quick else cfg.eval_episodes
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -149,15 +147,7 @@ def scripted_scores(cfg: SuiteConfig, root: Path) -> dict[str, dict[str, dict[st
         if path.exists():
             out[env] = json.loads(path.read_text())
             continue
-        n = gym.make(env).action_space.n
-        res: dict[str, dict[str, float]] = {}
-        for pop in POPULATIONS:
-            res[pop] = {}
-            for name in SCRIPTED:
-                policy = make_policy(name, env, seed=0, n_actions=n)
-                log = run_policy(env, policy, episodes, EVAL_SEED, num_envs=min(episodes, 64),
-                                 env_kwargs={"population": pop})
-                res[pop][name] = float(np.mean(log.returns))
+        res = {pop: scripted_references(env, pop, episodes) for pop in POPULATIONS}
         path.write_text(json.dumps(res, indent=2))
         out[env] = res
     return out

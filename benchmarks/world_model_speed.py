@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import tyro
 
 import lewm_rl
+from benchmarks.runner import machine as runner_machine
 from lewm_rl.agents.baselines import make_policy
 from lewm_rl.data import fill_replay, to_torch
 from lewm_rl.world_models import (
@@ -56,18 +56,7 @@ class SpeedConfig:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    return f"{runner_machine()}, {torch.get_num_threads()} torch threads"
 
 
 def main(cfg: SpeedConfig) -> dict:

@@ -7,12 +7,10 @@ import copy
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.wrappers import FlattenObservation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import lewm_rl  # noqa: F401  (registers the ids)
 from lewm_rl.agents.baselines import ScriptedContributor, make_policy
@@ -28,13 +26,6 @@ IDS = ["PublicGoods-v0", "ObjectivePublicGoods-v0"]
 # ----------------------------------------------------------------------------------------------
 # API contracts
 # ----------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_gymnasium_and_sb3_check_env(env_id):
-    gym_check_env(gym.make(env_id).unwrapped, skip_render_check=True)
-    gym_check_env(gym.make(env_id, render_mode="rgb_array").unwrapped, skip_render_check=False)
-    sb3_check_env(gym.make(env_id).unwrapped, warn=False)
-
 
 def test_registry_and_twins():
     from lewm_rl.envs import GYM_ENV_IDS, SUBJECTIVE_TWIN
@@ -222,56 +213,8 @@ def test_forcing_emotions_changes_action_distribution_only_in_the_subjective_env
 
 
 # ----------------------------------------------------------------------------------------------
-# Determinism, vector view, errors
+# Errors (determinism and the vector view: tests/test_envs.py, over every env)
 # ----------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_same_seed_same_trajectory(env_id):
-    def rollout(seed):
-        env = gym.make(env_id)
-        obs, info = env.reset(seed=seed)
-        env.action_space.seed(seed)
-        out = []
-        for _ in range(25):
-            obs, r, term, trunc, info = env.step(env.action_space.sample())
-            out.append((r, info["emotion"].tolist(),
-                        np.concatenate([np.ravel(v) for v in obs.values()]).tolist()))
-            if term or trunc:
-                obs, info = env.reset()
-        return out
-
-    assert rollout(5) == rollout(5)
-    assert rollout(5) != rollout(6)
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_vector_rows_match_single_envs(env_id):
-    n, seed = 3, 21
-    venv = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
-    vobs, vinfo = venv.reset(seed=seed)
-    envs = [gym.make(env_id) for _ in range(n)]
-    singles = [e.reset(seed=seed + i) for i, e in enumerate(envs)]
-    rng = np.random.default_rng(0)
-    done = np.zeros(n, dtype=bool)
-    for _ in range(45):  # past one autoreset
-        for i in range(n):
-            for key in vobs:
-                np.testing.assert_array_equal(vobs[key][i], singles[i][0][key])
-            np.testing.assert_array_equal(vinfo["emotion"][i], singles[i][1]["emotion"])
-            np.testing.assert_array_equal(vinfo["affect"][i], singles[i][1]["affect"])
-        actions = rng.integers(0, venv.single_action_space.n, size=n)
-        vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
-        for i, e in enumerate(envs):
-            if done[i]:
-                singles[i] = e.reset()
-                assert vrew[i] == 0.0
-            else:
-                o, r, te, tr, inf = e.step(int(actions[i]))
-                singles[i] = (o, inf)
-                assert vrew[i] == pytest.approx(r)
-                assert vterm[i] == te
-        done = vterm | vtrunc
-
 
 def test_invalid_actions_and_arguments_say_what_is_allowed():
     env = gym.make("PublicGoods-v0").unwrapped
