@@ -1,11 +1,12 @@
 """Sample efficiency of SB3 PPO on raw observations, on the LEWM belief and inside LEWM imagination.
 
-For each arm and seed the benchmark trains with :func:`lewm_rl.agents.sb3.run` (the code the CLI
-runs: ``--agent ppo``, ``ppo-belief``, ``ppo-imagination``) and reads its learning curve,
-``eval/episode_return`` (the deterministic policy on the fixed evaluation seeds
-``EVAL_SEED + i``), back from the run's TensorBoard events. The oracle's return is measured on the
-same seeds with ``lewm_rl.evaluation.run_policy`` and ``make_policy("oracle", env)`` (whatever
-tuned config ``make_policy`` picks by default).
+Each arm and seed is a cell of the shared benchmark grid (:mod:`benchmarks.runner`: the training
+loop the CLI runs, ``--agent ppo``, ``ppo-belief``, ``ppo-imagination``; a cell that another
+benchmark, such as the suite, already ran at the same budget is reused, an interrupted one
+resumes). The learning curve is ``eval/episode_return`` (the deterministic policy on the fixed
+evaluation seeds ``EVAL_SEED + i``, every budget / 8 real steps) read back from the run's
+TensorBoard events. The oracle's return is measured on the same seeds
+(:func:`benchmarks.runner.scripted_references`).
 
 *Steps to threshold*: the real env steps (prefill included) of the first evaluation whose return
 reaches ``threshold x`` the oracle's. A seed that never reaches it within its budget is censored:
@@ -17,7 +18,9 @@ raw PPO's env steps.
 Usage::
 
     python -m benchmarks.sb3                 # 5 seeds; writes benchmarks/results/sb3.{md,json,png}
-    python -m benchmarks.sb3 --workers 4     # seeds and arms in 4 processes
+    python -m benchmarks.sb3 --jobs 4        # cells in 4 processes
+    python -m benchmarks.sb3 --raw-steps 6000 --belief-steps 6000 --imagination-steps 6000 \
+        --seeds 3                            # the suite's cells of SocialNegotiation-v0
     python -m benchmarks.sb3 --quick         # smoke run (< 3 min): prints, writes only with --out
 """
 
@@ -25,28 +28,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
-import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import tyro
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lewm_rl.agents.baselines import make_policy
-from lewm_rl.agents.sb3 import SB3Config, run
-from lewm_rl.evaluation import interval, run_policy
-from lewm_rl.train import EVAL_SEED, TrainConfig, new_run_dir
-from lewm_rl.world_models import WorldModelConfig
+from benchmarks.runner import (
+    GRID_ROOT,
+    Cell,
+    cell_result,
+    learning_curve,
+    machine,
+    run_grid,
+    scripted_references,
+    standard_overrides,
+)
+from lewm_rl.evaluation import interval
 
 ARMS: dict[str, str] = {"raw": "ppo", "belief": "ppo-belief", "imagination": "ppo-imagination"}
 """Benchmark arm -> ``--agent``."""
@@ -71,18 +73,16 @@ class Config:
     """Real env steps of the belief arm."""
     imagination_steps: int = 12_000
     """Real env steps of the imagination arm."""
-    evals: int = 24
-    """Evaluations per run (every budget / evals real steps)."""
     eval_episodes: int = 64
     """Evaluation episodes (seeds EVAL_SEED + i), for the agents and the oracle."""
     world_model: str = "lewm"
     """World model of the belief and imagination arms (lewm or blind)."""
-    workers: int = 1
-    """Runs trained in parallel processes (each with one torch thread)."""
-    logdir: str = "runs/benchmarks/sb3"
-    """Run directories land here (TensorBoard: tensorboard --logdir runs)."""
+    jobs: int = 2
+    """Cells trained in parallel processes (each with one torch thread)."""
+    root: str = GRID_ROOT
+    """The grid's run directories (TensorBoard: tensorboard --logdir runs)."""
     quick: bool = False
-    """Smoke run: 2 seeds, tiny budgets and models, 6 evaluations of 16 episodes; prints only."""
+    """Smoke run: 2 seeds, tiny budgets and models, evaluations of 16 episodes; prints only."""
     out: Path | None = None
     """Output stem (.md, .json, .png); default benchmarks/results/sb3, nowhere with --quick."""
 
@@ -93,70 +93,49 @@ class Config:
                 "imagination": self.imagination_steps}
 
 
-@dataclass(frozen=True)
-class Job:
-    """One training run."""
+def cells(cfg: Config) -> list[Cell]:
+    """The grid cells: arm x seed, each at its arm's budget."""
+    seeds = 2 if cfg.quick else cfg.seeds
+    episodes = 16 if cfg.quick else cfg.eval_episodes
+    out = []
+    for arm, agent in ARMS.items():
+        steps = cfg.budgets()[arm]
+        overrides = standard_overrides(steps, episodes)
+        if cfg.quick:
+            from lewm_rl.agents.sb3.config import SB3Config
+            from lewm_rl.world_models import WorldModelConfig
 
-    arm: str
-    seed: int
-    steps: int
-    quick: bool
-    env: str
-    world_model: str
-    evals: int
-    eval_episodes: int
-    logdir: str
-    stamp: str
-
-
-def train_config(job: Job) -> Any:
-    """The ``TrainConfig`` (with its ``sb3`` field) of a job."""
-    cls = TrainConfig
-    if "sb3" not in {f.name for f in dataclasses.fields(TrainConfig)}:
-        # Until the CLI nests --sb3.*, a TrainConfig with the field.
-        cls = dataclass(frozen=True)(type("TrainConfig", (TrainConfig,), {
-            "__annotations__": {"sb3": SB3Config},
-            "sb3": field(default_factory=SB3Config)}))
-    every = max(1, job.steps // job.evals)
-    kwargs: dict[str, Any] = dict(
-        env=job.env, world_model=job.world_model, steps=job.steps, seed=job.seed,
-        eval_every=every, eval_episodes=job.eval_episodes, eval_populations=(), threads=1,
-        progress=False, logdir=job.logdir)
-    if job.quick:
-        kwargs.update(prefill=256, batch_size=8, seq_len=16, train_ratio=32,
-                      wm=WorldModelConfig(deter=32, hidden=32, embed=32),
-                      sb3=SB3Config(n_steps=64, batch_size=128, n_epochs=4, imagination_envs=32,
-                                    horizon=8, pretrain_updates=50, start_sequences=16,
-                                    burn_in=4))
-    config = cls(**kwargs)
-    return dataclasses.replace(config, agent=ARMS[job.arm])
+            overrides += (("prefill", 256), ("batch_size", 8), ("seq_len", 16),
+                          ("train_ratio", 32.0), ("wm", WorldModelConfig(deter=32, hidden=32,
+                                                                         embed=32)),
+                          ("sb3", SB3Config(n_steps=64, batch_size=128, n_epochs=4,
+                                            imagination_envs=32, horizon=8,
+                                            pretrain_updates=50, start_sequences=16,
+                                            burn_in=4)))
+        out += [Cell(cfg.env, agent, cfg.world_model, seed, steps, overrides)
+                for seed in range(seeds)]
+    return out
 
 
-def train_one(job: Job) -> dict[str, Any]:
-    """Trains one run; returns its learning curve and wall time."""
-    torch.set_num_threads(1)
-    config = train_config(job)
-    run_dir = new_run_dir(config, job.stamp)
-    t0 = time.perf_counter()
-    final = run(config, run_dir)
-    wall = time.perf_counter() - t0
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    curve = [(int(e.step), float(e.value)) for e in acc.Scalars("eval/episode_return")]
-    return {"arm": job.arm, "seed": job.seed, "steps": job.steps, "run_dir": str(run_dir),
-            "curve": curve, "final": final["eval/episode_return"], "wall_s": wall}
+def collect(cfg: Config, root: Path) -> list[dict[str, Any]]:
+    """The finished cells' learning curves and final returns."""
+    arm_of = {agent: arm for arm, agent in ARMS.items()}
+    runs = []
+    for cell in cells(cfg):
+        result = cell_result(root, cell)
+        if result is None:
+            continue
+        steps, values = learning_curve(root, cell)
+        runs.append({"arm": arm_of[cell.agent], "seed": cell.seed, "steps": cell.steps,
+                     "run_dir": str(root / cell.name),
+                     "curve": [(int(s), float(v)) for s, v in zip(steps, values, strict=True)],
+                     "final": float(result["eval/episode_return"])})
+    return runs
 
 
 def steps_to(curve: list[tuple[int, float]], target: float) -> int | None:
     """Real env steps of the first evaluation reaching ``target``, or ``None``."""
     return next((s for s, v in curve if v >= target), None)
-
-
-def oracle_return(env: str, episodes: int) -> float:
-    """Mean return of the oracle on seeds ``EVAL_SEED + i`` (one sub-env per episode)."""
-    log = run_policy(env, make_policy("oracle", env), episodes, EVAL_SEED, num_envs=episodes,
-                     env_kwargs={"population": "default", "annotation_noise": 0.1})
-    return float(np.mean(log.returns))
 
 
 def summarise(cfg: Config, runs: list[dict[str, Any]], oracle: float) -> dict[str, Any]:
@@ -178,7 +157,6 @@ def summarise(cfg: Config, runs: list[dict[str, Any]], oracle: float) -> dict[st
             "steps_mean": dataclasses.asdict(interval(steps, "mean")),
             "steps_iqm": dataclasses.asdict(interval(steps, "iqm")),
             "final_return": dataclasses.asdict(interval(finals, "mean")),
-            "wall_s_mean": float(np.mean([r["wall_s"] for r in mine])),
         }
     out: dict[str, Any] = {"oracle_return": oracle, "target_return": target, "arms": arms}
     if "raw" in arms and "imagination" in arms:
@@ -205,16 +183,19 @@ def _fmt(iv: dict[str, float], digits: int = 0) -> str:
     return f"{f.format(iv['point'])} [{f.format(iv['low'])}, {f.format(iv['high'])}]"
 
 
-def markdown(cfg: Config, summary: dict[str, Any], runs: list[dict[str, Any]], wall: float,
-             png: str | None) -> str:
+def markdown(cfg: Config, summary: dict[str, Any], wall: float, png: str | None) -> str:
     arms = summary["arms"]
     cmd = "python -m benchmarks.sb3" + (" --quick" if cfg.quick else "")
+    default = Config()
+    for name in ("seeds", "raw_steps", "belief_steps", "imagination_steps"):
+        if getattr(cfg, name) != getattr(default, name) and not cfg.quick:
+            cmd += f" --{name.replace('_', '-')} {getattr(cfg, name)}"
     lines = [
         "# SB3 PPO: env steps to 80% of the oracle's return",
         "",
-        f"Produced by `{cmd}` on {datetime.now(timezone.utc):%Y-%m-%d} "
-        f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{cfg.workers} worker process(es), 1 torch thread each); {wall / 60:.1f} min in all.",
+        f"Produced by `{cmd}` on {datetime.now(timezone.utc):%Y-%m-%d} ({machine()}; "
+        f"{cfg.jobs} job(s) of one torch thread); {wall / 60:.1f} min for this invocation "
+        "(cells already in the grid are not rerun).",
         "",
         f"Env `{cfg.env}`; oracle (`make_policy('oracle')`, default config) "
         f"{summary['oracle_return']:.3f} over {cfg.eval_episodes if not cfg.quick else 16} "
@@ -225,14 +206,13 @@ def markdown(cfg: Config, summary: dict[str, Any], runs: list[dict[str, Any]], w
         "over seeds.",
         "",
         "| arm | agent | budget | seeds | censored | steps to threshold, mean [95% CI] | IQM "
-        "[95% CI] | final return [95% CI] | wall / run |",
-        "|-|-|-|-|-|-|-|-|-|",
+        "[95% CI] | final return [95% CI] |",
+        "|-|-|-|-|-|-|-|-|",
     ]
     for arm, a in arms.items():
         lines.append(
             f"| {arm} | `{a['agent']}` | {a['budget']:,} | {len(a['seeds'])} | {a['censored']} | "
-            f"{_fmt(a['steps_mean'])} | {_fmt(a['steps_iqm'])} | {_fmt(a['final_return'], 3)} "
-            f"| {a['wall_s_mean']:.0f} s |")
+            f"{_fmt(a['steps_mean'])} | {_fmt(a['steps_iqm'])} | {_fmt(a['final_return'], 3)} |")
     if "imagination_over_raw" in summary:
         met = summary["target_met"]
         verdict = {True: "met", False: "not met", None: "undetermined (censored seeds)"}[met]
@@ -279,31 +259,15 @@ def plot(cfg: Config, summary: dict[str, Any], runs: list[dict[str, Any]], path:
 
 
 def main(cfg: Config) -> dict[str, Any]:
-    seeds = 2 if cfg.quick else cfg.seeds
     episodes = 16 if cfg.quick else cfg.eval_episodes
-    budgets = cfg.budgets()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    logdir = tempfile.mkdtemp(prefix="sb3-bench-") if cfg.quick else cfg.logdir
-    evals = 6 if cfg.quick else cfg.evals
-    jobs = [Job(arm, seed, budgets[arm], cfg.quick, cfg.env, cfg.world_model, evals,
-                episodes, logdir, stamp) for seed in range(seeds) for arm in ARMS]
+    root = Path(tempfile.mkdtemp(prefix="sb3-bench-") if cfg.quick else cfg.root)
     t0 = time.perf_counter()
-    oracle = oracle_return(cfg.env, episodes)
-    runs: list[dict[str, Any]] = []
-    if cfg.workers > 1:
-        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
-            for r in pool.map(train_one, jobs):
-                runs.append(r)
-                print(f"{r['arm']:12s} seed {r['seed']}: final {r['final']:.3f} "
-                      f"({r['wall_s']:.0f} s)", flush=True)
-    else:
-        for job in jobs:
-            runs.append(r := train_one(job))
-            print(f"{r['arm']:12s} seed {r['seed']}: final {r['final']:.3f} ({r['wall_s']:.0f} s)",
-                  flush=True)
+    failed = run_grid(cells(cfg), root, cfg.jobs)
+    if failed:
+        print(f"{len(failed)} cells failed; rerun the command to retry them")
+    oracle = scripted_references(cfg.env, "default", episodes)["oracle"]
+    runs = collect(cfg, root)
     wall = time.perf_counter() - t0
-    if cfg.quick and cfg.out is None:
-        shutil.rmtree(logdir, ignore_errors=True)
     summary = summarise(cfg, runs, oracle)
     out = cfg.out if cfg.out is not None else (None if cfg.quick else RESULTS)
     png = None
@@ -311,14 +275,15 @@ def main(cfg: Config) -> dict[str, Any]:
         out.parent.mkdir(parents=True, exist_ok=True)
         png = out.with_suffix(".png")
         plot(cfg, summary, runs, png)
-    text = markdown(cfg, summary, runs, wall, png.name if png else None)
+    text = markdown(cfg, summary, wall, png.name if png else None)
     print(text)
     if out is not None:
         out.with_suffix(".md").write_text(text)
         out.with_suffix(".json").write_text(json.dumps(
             {"config": {k: str(v) if isinstance(v, Path) else v
                         for k, v in dataclasses.asdict(cfg).items()},
-             "budgets": budgets, "wall_s": wall, **summary, "runs": runs}, indent=2))
+             "budgets": cfg.budgets(), "wall_s": wall, "machine": machine(), **summary,
+             "runs": runs}, indent=2))
     return summary
 
 
