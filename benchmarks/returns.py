@@ -27,6 +27,7 @@ from benchmarks.runner import (
     GRID_ROOT,
     Cell,
     cell_result,
+    command_line,
     learning_curve,
     machine,
     run_grid,
@@ -74,7 +75,7 @@ def main(cfg: ReturnsConfig) -> dict:
     failed = run_grid(cells, root, cfg.jobs)
     if failed:
         print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
-    report = {"command": "python -m benchmarks.returns" + (" --quick" if cfg.quick else ""),
+    report = {"command": command_line("benchmarks.returns", cfg, ("envs", "seeds", "steps")),
               "machine": machine(), "steps": steps, "seeds": seeds, "envs": {}}
     populations = ("default", "volatile", "stoic")
     for env in cfg.envs:

@@ -145,6 +145,22 @@ def scripted_references(env_id: str, population: str, episodes: int) -> dict[str
     return out
 
 
+
+def command_line(module: str, config: Any, names: Iterable[str] = ()) -> str:
+    """``python -m module`` with the options among ``names`` that differ from their defaults (so a
+    report names the command that reproduces it)."""
+    default = type(config)()
+    cmd = f"python -m {module}"
+    if getattr(config, "quick", False):
+        return cmd + " --quick"
+    for name in names:
+        value = getattr(config, name)
+        if value != getattr(default, name):
+            shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+            cmd += f" --{name.replace('_', '-')} {shown}"
+    return cmd
+
+
 def machine() -> str:
     """CPU model, cores, Python and torch versions."""
     import platform

@@ -42,6 +42,7 @@ from benchmarks.runner import (
     GRID_ROOT,
     Cell,
     cell_result,
+    command_line,
     learning_curve,
     machine,
     run_grid,
@@ -185,11 +186,8 @@ def _fmt(iv: dict[str, float], digits: int = 0) -> str:
 
 def markdown(cfg: Config, summary: dict[str, Any], wall: float, png: str | None) -> str:
     arms = summary["arms"]
-    cmd = "python -m benchmarks.sb3" + (" --quick" if cfg.quick else "")
-    default = Config()
-    for name in ("seeds", "raw_steps", "belief_steps", "imagination_steps"):
-        if getattr(cfg, name) != getattr(default, name) and not cfg.quick:
-            cmd += f" --{name.replace('_', '-')} {getattr(cfg, name)}"
+    cmd = command_line("benchmarks.sb3", cfg, ("env", "seeds", "threshold", "raw_steps",
+                                                  "belief_steps", "imagination_steps"))
     lines = [
         "# SB3 PPO: env steps to 80% of the oracle's return",
         "",

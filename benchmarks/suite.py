@@ -32,6 +32,7 @@ from benchmarks.runner import (
     SCRIPTED,
     Cell,
     cell_result,
+    command_line,
     learning_curve,
     machine,
     run_grid,
@@ -208,7 +209,8 @@ def main(cfg: SuiteConfig) -> int:
 def build_report(cfg: SuiteConfig, data, scripted, failed) -> str:
     seeds = 1 if cfg.quick else cfg.seeds
     steps = 384 if cfg.quick else cfg.steps
-    cmd = "python -m benchmarks.suite" + (" --quick" if cfg.quick else "")
+    cmd = command_line("benchmarks.suite", cfg,
+                       ("envs", "agents", "seeds", "steps", "eval_episodes"))
     lines = [
         "# LEWM-RL benchmark report",
         "",
