@@ -214,7 +214,7 @@ class Trainer:
             torch.set_num_threads(c.threads)
         torch.manual_seed(c.seed)
         self.rng = np.random.default_rng(c.seed)
-        self.torch_gen = torch.Generator().manual_seed(c.seed)
+        self.torch_gen = torch.Generator(device=c.device).manual_seed(c.seed)
         self.env_kwargs = {"population": c.population, "annotation_noise": c.annotation_noise}
         self.adapter = make_adapter(c.env, c.num_envs, self.env_kwargs)
         seats = self.adapter.seats
@@ -257,8 +257,8 @@ class Trainer:
                       "next_log", "env_seed"):
                 setattr(self, k, state[k])
             self.rng.bit_generator.state = json.loads(state["rng"])
-            self.torch_gen.set_state(state["torch_gen"])
-            torch.set_rng_state(state["torch_rng"])
+            self.torch_gen.set_state(state["torch_gen"].cpu())  # RNG states are CPU tensors
+            torch.set_rng_state(state["torch_rng"].cpu())
         except (KeyError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"checkpoint {self.checkpoint_path} does not match this run "
                                   f"({str(err).splitlines()[0][:100]})") from None
