@@ -456,7 +456,8 @@ class Trainer:
             actions = {}
             for ln in self.learners:
                 o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
-                first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)))
+                first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)),
+                                        device=ln.device)
                 a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False)
                 a = a.cpu().numpy()
                 for i, s in enumerate(ln.seats):
@@ -488,7 +489,8 @@ class Trainer:
         while not done:
             obs = {k: np.asarray(v)[None] for k, v in o1.items()}
             tobs = to_tensor_obs(obs, ln.wm.mods, ln.device)
-            a, carry = ln.agent.act(carry, tobs, torch.tensor([first]), explore=False)
+            a, carry = ln.agent.act(carry, tobs, torch.tensor([first], device=ln.device),
+                                   explore=False)
             true.append(np.asarray(i1["emotion"]).ravel()[0])
             if ln.wm.P:
                 pred.append(carry[0].emotion[0, 0].cpu().numpy())

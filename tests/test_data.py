@@ -58,6 +58,21 @@ def test_state_dict_loads_as_data(tmp_path):
     assert (other.cursor, other.filled) == (r.cursor, r.filled)
 
 
+def test_a_saved_buffer_loads_into_a_larger_one_oldest_first():
+    r = counting_replay(capacity=8)  # 4 rows per stream
+    for t in range(6):  # wraps: keeps t = 2..5, stored as 4, 5, 2, 3
+        add(r, t)
+    bigger = counting_replay(capacity=20)  # a run resumed with a larger --steps
+    bigger.load_state_dict(r.state_dict())
+    assert (bigger.cursor, bigger.filled) == (4, 4)
+    np.testing.assert_array_equal(bigger.data["x"][0, :4], [2, 3, 4, 5])
+    np.testing.assert_array_equal(bigger.data["x"][1, :4], [102, 103, 104, 105])
+    add(bigger, 6)  # and it goes on where the old one stopped
+    np.testing.assert_array_equal(bigger.data["x"][0, :5], [2, 3, 4, 5, 6])
+    with pytest.raises(ValueError, match="expected"):
+        counting_replay(capacity=4).load_state_dict(r.state_dict())  # a smaller one cannot
+
+
 class Scripted:
     def __init__(self):
         self.rng = np.random.default_rng(0)

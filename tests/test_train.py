@@ -56,6 +56,9 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
     assert {"eval/emotion_prediction", "eval/video"} <= images
     texts = {t.split("/text_summary")[0] for t in acc.Tags()["tensors"]}
     assert {"hyperparameters", "eval/transcript"} <= texts
+    # a finished run extends with a larger budget (its replay grows, nothing is lost)
+    train("--resume", str(run), "--steps", "480")
+    assert json.loads((run / "results.json").read_text())["step"] >= 480
 
 
 def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):

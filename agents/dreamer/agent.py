@@ -197,8 +197,9 @@ class DreamerAgent:
         wm = self.world_model
         start = start.flatten().detach()
         if len(start.deter) > c.max_starts:
-            idx = torch.randperm(len(start.deter), generator=generator)[: c.max_starts]
-            start = start[idx.to(start.deter.device)]
+            idx = torch.randperm(len(start.deter), generator=generator,
+                                 device=start.deter.device)[: c.max_starts]
+            start = start[idx]
 
         def sample(features: Tensor) -> Tensor:
             return torch.multinomial(self.policy(features).probs, 1,

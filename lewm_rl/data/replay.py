@@ -113,13 +113,26 @@ class SequenceReplay:
                 "cursor": self.cursor, "filled": self.filled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a saved buffer; a buffer saved with fewer rows per stream (a run resumed with
+        a larger ``--steps``) is loaded oldest row first, and this buffer keeps its capacity."""
+        saved_len = None
         for k, v in state["data"].items():
-            if k not in self.data or tuple(v.shape) != self.data[k].shape:
-                raise ValueError(f"replay state has {k} {tuple(v.shape)}, expected "
-                                 f"{self.data.get(k, np.empty(0)).shape}")
-            self.data[k][...] = v.numpy()
-        self.cursor = int(state["cursor"])
-        self.filled = int(state["filled"])
+            want = self.data.get(k, np.empty(0)).shape
+            if (k not in self.data or v.ndim != len(want) or v.shape[0] != want[0]
+                    or tuple(v.shape[2:]) != want[2:] or v.shape[1] > want[1]):
+                raise ValueError(f"replay state has {k} {tuple(v.shape)}, expected {want}")
+            saved_len = v.shape[1]
+        cursor, filled = int(state["cursor"]), int(state["filled"])
+        if saved_len == self.size_per_stream:
+            for k, v in state["data"].items():
+                self.data[k][...] = v.cpu().numpy()  # checkpoints may be mapped to a GPU
+            self.cursor, self.filled = cursor, filled
+            return
+        oldest = cursor if filled == saved_len else 0
+        order = (oldest + np.arange(filled)) % max(saved_len, 1)
+        for k, v in state["data"].items():
+            self.data[k][:, :filled] = v.cpu().numpy()[:, order]
+        self.cursor, self.filled = filled, filled
 
 
 def to_torch(batch: dict[str, np.ndarray], device: torch.device | str = "cpu"

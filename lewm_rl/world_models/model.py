@@ -527,7 +527,8 @@ class EmotionalWorldModel(nn.Module):
         return Trajectory(
             states=traj,
             features=self.features(traj),
-            actions=torch.stack(actions, 0) if actions else torch.zeros(0, len(start.deter)),
+            actions=(torch.stack(actions, 0) if actions
+                     else torch.zeros(0, len(start.deter), device=start.deter.device)),
             emotion=traj.emotion,
             reward=self.reward_head(sfeat).squeeze(-1),
             cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
