@@ -75,7 +75,8 @@ def main(cfg: ReturnsConfig) -> dict:
     failed = run_grid(cells, root, cfg.jobs)
     if failed:
         print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
-    report = {"command": command_line("benchmarks.returns", cfg, ("envs", "seeds", "steps")),
+    report = {"command": command_line("benchmarks.returns", cfg, ("envs", "world_models", "seeds",
+                                                             "steps", "eval_episodes")),
               "machine": machine(), "steps": steps, "seeds": seeds, "envs": {}}
     populations = ("default", "volatile", "stoic")
     for env in cfg.envs:

@@ -9,7 +9,6 @@ never carry a copy of the loop.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -70,9 +69,7 @@ def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
         cfg = TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
                           seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
                           threads=1, **dict(cell.overrides))
-        if (run_dir / "checkpoint.pt").exists():  # an interrupted cell continues
-            cfg = dataclasses.replace(cfg)
-        train(cfg)
+        train(cfg)  # an interrupted cell continues from its run directory's checkpoint
         return cell.name, time.time() - start, None
     except Exception as err:  # noqa: BLE001 - reported per cell, the grid goes on
         return cell.name, time.time() - start, f"{type(err).__name__}: {err}"

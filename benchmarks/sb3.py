@@ -4,7 +4,8 @@ Each arm and seed is a cell of the shared benchmark grid (:mod:`benchmarks.runne
 loop the CLI runs, ``--agent ppo``, ``ppo-belief``, ``ppo-imagination``; a cell that another
 benchmark, such as the suite, already ran at the same budget is reused, an interrupted one
 resumes). The learning curve is ``eval/episode_return`` (the deterministic policy on the fixed
-evaluation seeds ``EVAL_SEED + i``, every budget / 8 real steps) read back from the run's
+evaluation seeds ``EVAL_SEED + i``, at one interval for all arms: the grid's standard
+interval, ``max(budget // 8, 500)``, of the smallest budget) read back from the run's
 TensorBoard events. The oracle's return is measured on the same seeds
 (:func:`benchmarks.runner.scripted_references`).
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -99,9 +101,14 @@ def cells(cfg: Config) -> list[Cell]:
     seeds = 2 if cfg.quick else cfg.seeds
     episodes = 16 if cfg.quick else cfg.eval_episodes
     out = []
+    budgets = cfg.budgets()
+    # one evaluation interval for every arm (the grid's standard one at the smallest budget), so
+    # steps to threshold are read off the same grid of steps; equal budgets give the suite's cells
+    every = dict(standard_overrides(min(budgets.values()), episodes))["eval_every"]
     for arm, agent in ARMS.items():
-        steps = cfg.budgets()[arm]
-        overrides = standard_overrides(steps, episodes)
+        steps = budgets[arm]
+        overrides = tuple((k, every if k == "eval_every" else v)
+                          for k, v in standard_overrides(steps, episodes))
         if cfg.quick:
             from lewm_rl.agents.sb3.config import SB3Config
             from lewm_rl.world_models import WorldModelConfig
@@ -187,7 +194,8 @@ def _fmt(iv: dict[str, float], digits: int = 0) -> str:
 def markdown(cfg: Config, summary: dict[str, Any], wall: float, png: str | None) -> str:
     arms = summary["arms"]
     cmd = command_line("benchmarks.sb3", cfg, ("env", "seeds", "threshold", "raw_steps",
-                                                  "belief_steps", "imagination_steps"))
+                                              "belief_steps", "imagination_steps", "world_model",
+                                              "eval_episodes"))
     lines = [
         "# SB3 PPO: env steps to 80% of the oracle's return",
         "",
@@ -266,6 +274,8 @@ def main(cfg: Config) -> dict[str, Any]:
     oracle = scripted_references(cfg.env, "default", episodes)["oracle"]
     runs = collect(cfg, root)
     wall = time.perf_counter() - t0
+    if cfg.quick and cfg.out is None:
+        shutil.rmtree(root, ignore_errors=True)
     summary = summarise(cfg, runs, oracle)
     out = cfg.out if cfg.out is not None else (None if cfg.quick else RESULTS)
     png = None

@@ -317,7 +317,7 @@ def paper_section() -> list[str]:
     lines += open_checks(pred.get("summary", {}))
     returns = _json(RESULTS / "returns.json")
     if returns:
-        lines += ["", "Returns (`python -m benchmarks.returns`, [returns.md](returns.md)):", ""]
+        lines += ["", f"Returns (`{returns['command']}`, [returns.md](returns.md)):", ""]
         lines += [ln for ln in (RESULTS / "returns.md").read_text().splitlines()
                   if ln.startswith("- ")]
     return lines + [""]

@@ -99,4 +99,6 @@ def aec_constructors(parallel_env):
         """The AEC form with PettingZoo's standard checks on actions."""
         return wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs))
 
+    for fn in (raw_env, env):  # importable (and picklable) as the env module's own functions
+        fn.__module__, fn.__qualname__ = parallel_env.__module__, fn.__name__
     return raw_env, env

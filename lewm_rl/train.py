@@ -245,11 +245,13 @@ class Trainer:
             "learners": [ln.state_dict() for ln in self.learners],
             "rng": json.dumps(self.rng.bit_generator.state),
             "torch_gen": self.torch_gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": (torch.cuda.get_rng_state_all()
+                         if torch.device(self.config.device).type == "cuda" else []),
         }
         return save_atomic(payload, self.checkpoint_path)
 
     def restore(self) -> None:
-        state = load(self.checkpoint_path, map_location=self.config.device)
+        state = load(self.checkpoint_path, map_location="cpu")  # modules copy to their device
         try:
             for ln, s in zip(self.learners, state["learners"], strict=True):
                 ln.load_state_dict(s)
@@ -259,6 +261,8 @@ class Trainer:
             self.rng.bit_generator.state = json.loads(state["rng"])
             self.torch_gen.set_state(state["torch_gen"].cpu())  # RNG states are CPU tensors
             torch.set_rng_state(state["torch_rng"].cpu())
+            if state.get("cuda_rng"):
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
         except (KeyError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"checkpoint {self.checkpoint_path} does not match this run "
                                   f"({str(err).splitlines()[0][:100]})") from None

@@ -95,6 +95,7 @@ def test_vector_view_matches_gymnasium_view(env_id):
                 np.testing.assert_allclose(np.asarray(vobs[key][i]),
                                            np.asarray(singles[i][0][key]), rtol=0, atol=0)
             np.testing.assert_array_equal(vinfo["emotion"][i], singles[i][1]["emotion"])
+            np.testing.assert_array_equal(vinfo["affect"][i], singles[i][1]["affect"])
         actions = rng.integers(0, venv.single_action_space.n, size=n)
         vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
         for i, e in enumerate(envs):
