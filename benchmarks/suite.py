@@ -291,9 +291,27 @@ def included_tables() -> list[str]:
     for name in ("env_throughput.md", "world_model_speed.md"):
         path = RESULTS / name
         if path.exists():
-            table = [ln for ln in path.read_text().splitlines() if ln.startswith("|")
-                     or ln.startswith("Machine") or ln.startswith("Targets")]
-            out += [f"From [{name}]({name}):", "", *table, ""]
+            out += [f"From [{name}]({name}):", "", *_tables(path.read_text()), ""]
+    out += ["## SB3 sample efficiency", ""]
+    path = RESULTS / "sb3.md"
+    out += (["From [sb3.md](sb3.md):", "", *_tables(path.read_text()), ""] if path.exists()
+            else ["The SB3 benchmark has not been run (`python -m benchmarks.sb3`).", ""])
+    return out
+
+
+def _tables(text: str) -> list[str]:
+    """The tables of a markdown file and its ``Machine``/``Targets``/ratio lines, each block
+    separated by a blank line (so the tables stay tables)."""
+    keep = ("|", "Machine", "Targets", "Imagination / raw")
+    out: list[str] = []
+    previous = None  # the kind of the line before: "table", "text" or None (left out)
+    for line in text.splitlines():
+        kind = ("table" if line.startswith("|") else "text") if line.startswith(keep) else None
+        if kind and out and (kind != previous or kind == "text"):
+            out.append("")
+        if kind:
+            out.append(line)
+        previous = kind
     return out
 
 

@@ -57,3 +57,10 @@ def test_open_checks_lists_every_sweep_value_and_factorisation():
         "| factorisation | E | blind | 50.0 [25.0, 75.0] / 10.0 [0.0, 20.0] |",
     ]
     assert open_checks({}) == ["The prediction results hold no sweeps."]
+
+
+def test_included_tables_stay_separate_markdown_tables():
+    from benchmarks.suite import _tables
+
+    text = "# T\n\nMachine: x\n| a |\n|---|\n| 1 |\nprose\n\n| b |\n|---|\nmore\n"
+    assert _tables(text) == ["Machine: x", "", "| a |", "|---|", "| 1 |", "", "| b |", "|---|"]
