@@ -66,6 +66,8 @@ class Config:
 
     env: str = "SocialNegotiation-v0"
     """Gymnasium id."""
+    arms: tuple[str, ...] = tuple(ARMS)
+    """Arms to run and report (raw, belief, imagination)."""
     seeds: int = 5
     """Seeds per arm."""
     threshold: float = 0.8
@@ -89,6 +91,11 @@ class Config:
     out: Path | None = None
     """Output stem (.md, .json, .png); default benchmarks/results/sb3, nowhere with --quick."""
 
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown arms {unknown}; allowed: {', '.join(ARMS)}")
+
     def budgets(self) -> dict[str, int]:
         if self.quick:
             return {"raw": 2_000, "belief": 1_000, "imagination": 600}
@@ -106,6 +113,8 @@ def cells(cfg: Config) -> list[Cell]:
     # steps to threshold are read off the same grid of steps; equal budgets give the suite's cells
     every = dict(standard_overrides(min(budgets.values()), episodes))["eval_every"]
     for arm, agent in ARMS.items():
+        if arm not in cfg.arms:
+            continue
         steps = budgets[arm]
         overrides = tuple((k, every if k == "eval_every" else v)
                           for k, v in standard_overrides(steps, episodes))
@@ -195,7 +204,7 @@ def markdown(cfg: Config, summary: dict[str, Any], wall: float, png: str | None)
     arms = summary["arms"]
     cmd = command_line("benchmarks.sb3", cfg, ("env", "seeds", "threshold", "raw_steps",
                                               "belief_steps", "imagination_steps", "world_model",
-                                              "eval_episodes"))
+                                              "eval_episodes", "arms", "out"))
     lines = [
         "# SB3 PPO: env steps to 80% of the oracle's return",
         "",

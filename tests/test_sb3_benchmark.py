@@ -44,3 +44,11 @@ def test_cells_share_the_grid_names_of_the_suite():
     suite = {c.name for c in trained_cells(SuiteConfig(envs=("SocialNegotiation-v0",), seeds=1,
                                                        steps=6000))}
     assert len(sb3) == 3 and sb3 <= suite
+
+
+def test_arms_select_cells_without_changing_their_names():
+    every = {c.name for c in B.cells(B.Config(seeds=1))}
+    raw = B.cells(B.Config(seeds=1, arms=("raw",)))
+    assert [c.agent for c in raw] == ["ppo"] and {c.name for c in raw} <= every
+    with pytest.raises(ValueError, match="allowed: raw, belief, imagination"):
+        B.Config(arms=("dreamer",))
