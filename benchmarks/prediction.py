@@ -979,6 +979,16 @@ def report(config: Config, s: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(L) + "\n"
 
 
+def _ci_bars(ax, env_id: str, offset: float, width: float,
+             cis: Sequence[tuple[int, dict[str, float] | None]]) -> None:
+    """One env's bars (points, with 95 % CI error bars) at slots ``j + offset * width``."""
+    cis = [(j, ci) for j, ci in cis if ci is not None]
+    ax.bar([j + offset * width for j, _ in cis], [100 * ci["mean"] for _, ci in cis], width,
+           yerr=[[100 * (ci["mean"] - ci["low"]) for _, ci in cis],
+                 [100 * (ci["high"] - ci["mean"]) for _, ci in cis]],
+           capsize=2, label=env_id, hatch="" if env_id in OBJECTIVE_TWIN else "//")
+
+
 def plot(config: Config, s: dict[str, Any], path: Path) -> None:
     """One PNG: lewm - blind per regime (left), and the filtering drop of lewm (right)."""
     import matplotlib
@@ -992,18 +1002,10 @@ def plot(config: Config, s: dict[str, Any], path: Path) -> None:
     width = 0.8 / max(len(envs), 1)
     for i, env_id in enumerate(envs):
         d = s["differences"].get(env_id, {})
-        xs, ys, lo, hi = [], [], [], []
-        judged = _judged(s, env_id)
-        for j, r in enumerate(regimes):
-            ci = d.get(r, {}).get("accuracy")
-            if ci is None or r not in judged:  # thin open-loop horizons are noise
-                continue
-            xs.append(j + (i - (len(envs) - 1) / 2) * width)
-            ys.append(100 * ci["mean"])
-            lo.append(100 * (ci["mean"] - ci["low"]))
-            hi.append(100 * (ci["high"] - ci["mean"]))
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=env_id,
-               hatch="" if env_id in OBJECTIVE_TWIN else "//")
+        judged = _judged(s, env_id)  # thin open-loop horizons are noise
+        _ci_bars(ax, env_id, i - (len(envs) - 1) / 2, width,
+                 [(j, d.get(r, {}).get("accuracy")) for j, r in enumerate(regimes)
+                  if r in judged])
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(regimes)), regimes, rotation=25, ha="right")
     ax.set_ylabel("lewm - blind, behaviour accuracy (points)")
@@ -1013,17 +1015,10 @@ def plot(config: Config, s: dict[str, Any], path: Path) -> None:
     ax = axes[1]
     groups = (("filter_rule", "rule filter"), ("filter_learned", "learned filter"))
     for i, env_id in enumerate(envs):
-        ys, lo, hi, xs = [], [], [], []
-        for j, (g, _) in enumerate(groups):
-            ci = s["filters"].get(env_id, {}).get("lewm", {}).get(f"drop_{g}", {}).get("accuracy")
-            if ci is None:
-                continue
-            xs.append(j + (i - (len(envs) - 1) / 2) * width)
-            ys.append(100 * ci["mean"])
-            lo.append(100 * (ci["mean"] - ci["low"]))
-            hi.append(100 * (ci["high"] - ci["mean"]))
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=env_id,
-               hatch="" if env_id in OBJECTIVE_TWIN else "//")
+        drops = s["filters"].get(env_id, {}).get("lewm", {})
+        _ci_bars(ax, env_id, i - (len(envs) - 1) / 2, width,
+                 [(j, drops.get(f"drop_{g}", {}).get("accuracy")) for j, (g, _) in
+                  enumerate(groups)])
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(groups)), [g[1] for g in groups])
     ax.set_ylabel("accuracy drop when the cues are removed (points)")

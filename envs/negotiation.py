@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._single import CoreEnv
 from lewm_rl.envs._vector import CoreVectorEnv
 
 
@@ -107,7 +107,7 @@ def render_table(core: C.NegotiationCore, row: int, learner: int = 0) -> np.ndar
     return img
 
 
-class SocialNegotiationEnv(gym.Env):
+class SocialNegotiationEnv(CoreEnv):
     """Repeated multi-issue bargaining with an emotional partner whose feelings drive what it does.
 
     ## Description
@@ -276,33 +276,21 @@ class SocialNegotiationEnv(gym.Env):
                 "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
                 "deal_outcome": int(i["deal_outcome"][0])}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self.core.reset_rows(np.array([0]), [self.np_random])
-        self._transcript = [
+    def _transcript_start(self) -> list[str]:
+        return [
             f"new episode ({'subjective' if self.subjective else 'objective'}, population "
             f"{self.population}): partner looks {A.EMOTIONS[int(self.core.emotion[0, 1])]}",
             deal_header(self.core, 0),
         ]
-        return self._obs(), self._info()
 
-    def step(self, action):
-        if self.core.done[0]:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        self._actions[0, 0] = check_discrete_action(action, C.NUM_ACTIONS)
-        played = (int(self.core.deal[0]), int(self.core.round[0]))
-        reward = self.core.step(self._actions)
-        terminated = bool(self.core.done[0])
-        if self.render_mode == "ansi":
-            self._transcript += transcript_step(self.core, 0, 0, played)
-        return self._obs(), float(reward[0, 0]), terminated, False, self._info()
+    def _before_step(self) -> tuple[int, int]:
+        return int(self.core.deal[0]), int(self.core.round[0])  # the round being played
 
-    def render(self):
-        if self.render_mode == "ansi":
-            return "\n".join(self._transcript) + "\n"
-        if self.render_mode == "rgb_array":
-            return render_table(self.core, 0)
-        return None
+    def _transcript_step(self, played: tuple[int, int]) -> list[str]:
+        return transcript_step(self.core, 0, 0, played)
+
+    def _frame(self) -> np.ndarray:
+        return render_table(self.core, 0)
 
 
 class ObjectiveNegotiationEnv(SocialNegotiationEnv):

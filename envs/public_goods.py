@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
-from lewm_rl.envs._checks import check_discrete_action, check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._single import CoreEnv
 from lewm_rl.envs._vector import CoreVectorEnv
 
 
@@ -74,7 +74,7 @@ def render_group(core: C.PublicGoodsCore, row: int, viewer: int = 0) -> np.ndarr
     return img
 
 
-class PublicGoodsEnv(gym.Env):
+class PublicGoodsEnv(CoreEnv):
     """A repeated public-goods game with costly punishment, among characters whose feelings drive
     what they give and whom they punish.
 
@@ -250,33 +250,17 @@ class PublicGoodsEnv(gym.Env):
         return {"emotion": i["emotion"][0], "emotion_annotated": i["emotion_annotated"][0],
                 "affect": i["affect"][0], "payoff": float(i["payoff"][0])}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self.core.reset_rows(np.array([0]), [self.np_random])
+    def _transcript_start(self) -> list[str]:
         looks = ", ".join(f"P{s} {A.EMOTIONS[int(self.core.emotion[0, s])]}"
                           for s in range(1, self.n_players))
-        self._transcript = [
-            f"new episode ({'subjective' if self.subjective else 'objective'}, population "
-            f"{self.population}): {looks}"
-        ]
-        return self._obs(), self._info()
+        return [f"new episode ({'subjective' if self.subjective else 'objective'}, population "
+                f"{self.population}): {looks}"]
 
-    def step(self, action):
-        if self.core.done[0]:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        self._actions[0, 0] = check_discrete_action(action, self.action_space.n)
-        reward = self.core.step(self._actions)
-        terminated = bool(self.core.done[0])
-        if self.render_mode == "ansi":
-            self._transcript.append(transcript_line(self.core, 0))
-        return self._obs(), float(reward[0, 0]), terminated, False, self._info()
+    def _transcript_step(self, before: None) -> list[str]:
+        return [transcript_line(self.core, 0)]
 
-    def render(self):
-        if self.render_mode == "ansi":
-            return "\n".join(self._transcript) + "\n"
-        if self.render_mode == "rgb_array":
-            return render_group(self.core, 0)
-        return None
+    def _frame(self) -> np.ndarray:
+        return render_group(self.core, 0)
 
 
 class ObjectivePublicGoodsEnv(PublicGoodsEnv):
