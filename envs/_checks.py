@@ -51,3 +51,15 @@ def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None
     if render_mode is not None and render_mode not in allowed:
         raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {allowed} or None")
     return render_mode
+
+
+def check_influence(cls: type, subjective: bool, emotion_influence: float | None) -> float | None:
+    """``emotion_influence`` for an env class: any ``kappa >= 0`` for a subjective env, only 0 for
+    an objective twin (whose partners decide on utility alone by definition)."""
+    if emotion_influence is None or subjective:
+        return emotion_influence
+    if float(emotion_influence) != 0.0:
+        raise ValueError(
+            f"{cls.__name__} is the objective twin: emotion_influence must be 0, got "
+            f"{emotion_influence!r}; use the subjective env for emotion_influence > 0")
+    return 0.0

@@ -50,6 +50,27 @@ class CoreVectorEnv(gym.vector.VectorEnv):
         self._all = np.arange(num_envs)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        """Resets every sub-environment, or only those of ``options["reset_mask"]``.
+
+        ``reset_mask`` (a ``(num_envs,)`` bool array, Gymnasium's partial-reset option) starts new
+        episodes in the masked sub-environments alone, each drawing from its own generator's
+        stream, and clears their pending autoreset: an SB3-style same-step autoreset is a step
+        followed by ``reset(options={"reset_mask": terminated | truncated})``. It cannot be combined
+        with ``seed``.
+        """
+        mask = None if options is None else options.get("reset_mask")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), "
+                                 f"got {mask.dtype} {mask.shape}")
+            if seed is not None:
+                raise ValueError("reset_mask cannot be combined with seed")
+            rows = np.flatnonzero(mask)
+            if rows.size:
+                self.core.reset_rows(rows, [self._generators[i] for i in rows])
+                self._autoreset[rows] = False
+            return self.core.observation(0), self.core.info(0)
         if seed is not None:
             seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
             if len(seeds) != self.num_envs:

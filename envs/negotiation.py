@@ -10,7 +10,7 @@ from gymnasium import spaces
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._single import CoreEnv
 from lewm_rl.envs._vector import CoreVectorEnv
 
@@ -228,6 +228,11 @@ class SocialNegotiationEnv(CoreEnv):
     * ``population``: ``"default"`` (training), ``"volatile"`` or ``"stoic"`` (held out).
     * ``annotation_noise``: probability that an annotated label is wrong, in [0, 1]; default 0.1.
     * ``n_deals``, ``round_limit``: episode structure (defaults 4 and 6).
+    * ``emotion_influence``: ``kappa >= 0``, how far emotion moves the partner's decisions (the
+      threshold shifts, concession speeds and walk-away probabilities above, each times ``kappa``;
+      see ``NegotiationCore``). ``0`` is the objective twin's behaviour, ``1`` the rules above
+      (default); the objective twin accepts only ``0``.
+    * ``rules``: ``"v0"`` (default) or ``"v1"`` (see Version History); the ids set it.
     * ``render_mode``: ``"ansi"`` (a transcript line per turn, with the partner's true emotion, for
       humans) or ``"rgb_array"`` (the table and the partner's face).
 
@@ -235,7 +240,22 @@ class SocialNegotiationEnv(CoreEnv):
 
     * v0: initial release. Rule strengths and cue noise were set on scripted policies (random,
       greedy, oracle) and frozen before any learned model was trained: see
-      ``benchmarks/results/baselines.md``.
+      ``benchmarks/results/baselines.md``. Measured later (``benchmarks/emotion_value.py``), the
+      cues are worth nothing to a PPO learner in v0: ``SocialNegotiation-v1`` is the world where
+      they are.
+    * v1 (``SocialNegotiation-v1``, ``rules="v1"``): the same protocol, appraisal, cues and
+      behaviour tables, with two rules changed, each written down before it was measured
+      (``negotiation_core.RULES``): the partner *accepts first* and walks away only from a move
+      it rejects, with the per-emotion probability above (Pillutla & Murnighan 1996); *a
+      walk-away ends the relationship* (the episode; Curhan, Elfenbein & Xu 2006); and it
+      *answers on the mood it brought* to the round (the one its cues showed), moved only by the
+      tone of the learner's message (an apology defuses anger before the reply), while what it
+      makes of the offer drives the next round (Forgas 1995; Lerner, Small & Loewenstein 2004;
+      Ohtsubo & Watanabe 2009). Its emotional
+      influence ``negotiation_core.EMOTION_INFLUENCE_V1`` was fixed by the criterion stated in
+      ``benchmarks/emotion_value.py`` (value of emotional information to PPO at least 15 % on
+      this world, at most 2 % on ``ObjectiveNegotiation-v1``), measured with that model-free
+      instrument alone; the v1 rules are frozen.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
@@ -250,12 +270,16 @@ class SocialNegotiationEnv(CoreEnv):
         annotation_noise: float = 0.1,
         n_deals: int = 4,
         round_limit: int = 6,
+        emotion_influence: float | None = None,
+        rules: str = "v0",
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.core = C.NegotiationCore(
             1, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, n_deals=n_deals, round_limit=round_limit,
+            emotion_influence=check_influence(type(self), self.subjective, emotion_influence),
+            rules=rules,
         )
         self.population = population
         self.observation_space = negotiation_observation_space()
@@ -302,6 +326,8 @@ class ObjectiveNegotiationEnv(SocialNegotiationEnv):
     ## Version History
 
     * v0: initial release, frozen with ``SocialNegotiation-v0``.
+    * v1: ``rules="v1"``, frozen with ``SocialNegotiation-v1``: the same rules at
+      ``emotion_influence=0``, so it is ``SocialNegotiation-v1`` with emotion's influence removed.
     """
 
     subjective = False
@@ -317,7 +343,8 @@ class SocialNegotiationVectorEnv(CoreVectorEnv):
 
     Args:
         num_envs: number of tables.
-        population, annotation_noise, n_deals, round_limit: as ``SocialNegotiationEnv``.
+        population, annotation_noise, n_deals, round_limit, emotion_influence, rules: as
+            ``SocialNegotiationEnv``.
         max_episode_steps: truncate episodes after this many steps (``gym.make_vec`` passes the
             registry's limit, which the natural episode end never exceeds).
     """
@@ -334,12 +361,16 @@ class SocialNegotiationVectorEnv(CoreVectorEnv):
         annotation_noise: float = 0.1,
         n_deals: int = 4,
         round_limit: int = 6,
+        emotion_influence: float | None = None,
+        rules: str = "v0",
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.core = C.NegotiationCore(
             num_envs, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, n_deals=n_deals, round_limit=round_limit,
+            emotion_influence=check_influence(type(self), self.subjective, emotion_influence),
+            rules=rules,
         )
         self._setup(num_envs, negotiation_observation_space(), C.NUM_ACTIONS,
                     spaces.Discrete(A.NUM_EMOTIONS), A.EMOTIONS, 2, max_episode_steps,

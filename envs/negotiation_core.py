@@ -132,6 +132,43 @@ OBJECTIVE_WALK_PROB = 0.30
 OBJECTIVE_WALK_POINT = 0.30
 """Objective twin: an offer worth ``u < 0.3`` to the partner is walked away from with probability
 ``0.3 * (0.3 - u) / 0.3``: the same rough rate as the subjective partner's, from utility alone."""
+RULES: tuple[str, ...] = ("v0", "v1")
+"""Rule sets of the negotiation core (see the env's Version History). Rules 1 and 2 of v1 were
+written down first; measured (PPO, and PPO shown the true emotion) they left the emotion worth
+almost nothing to a learner, which led to rule 3, written down before it was measured
+(``benchmarks/results/emotion_value/report.md`` has the measurements).
+
+* ``v0``: the frozen v0 rules. A partner walks away with probability ``WALK_PROB[emotion]`` every
+  round, before it looks at the offer; a walk-away ends the deal and the next deal begins.
+* ``v1``: two changes, written down before v1 was measured (each is a finding the v0 docstring
+  already cites, applied where v0 had left it out):
+
+  1. *Accept first.* A partner takes an offer worth at least its threshold; only when it rejects the
+     learner's move (an offer below its threshold, or a held turn) does it walk away, with the same
+     per-emotion probability. Angry responders reject offers they would otherwise take and walk out
+     on them (Pillutla & Murnighan 1996); they do not walk out on offers that satisfy them. So
+     demanding, or stalling, is punished only by a partner whose emotion makes it walk: the best
+     move depends on the partner's emotion.
+  2. *A walk-away ends the relationship.* When either side walks away the episode ends and the deals
+     left are lost: an impasse sours the relationship and the will to deal again (Curhan, Elfenbein
+     & Xu 2006's subjective value of negotiation; Tomlinson, Dineen & Lewicki 2004 on broken
+     relationships). Misreading an angry partner then costs the rest of the relationship, not one
+     deal.
+  3. *It answers on the mood it brought, as the tone of the message moves it.* A partner decides
+     on how it feels when the learner's move arrives (the emotion its cues show), moved only by the
+     tone in which the move is made (an apology defuses anger before the reply: Ohtsubo & Watanabe
+     2009; Tomlinson, Dineen & Lewicki 2004); what it makes of the offer itself (fairness,
+     improvement) drives the next round. In v0 the appraisal of the offer in hand set the emotion
+     it answered on, so its answer was mostly a reflex of the offer, which the learner knows, and
+     the mood it brought counted for little. Moods a negotiator brings, incidental ones included,
+     colour its judgment of what comes next (Forgas 1995's affect infusion; Lerner, Small &
+     Loewenstein 2004's carry-over of incidental emotion). With repair landing before the reply
+     and wearing out (``APOLOGY_WEAR``), apologising to an angry partner saves the relationship
+     while apologising to a content one wastes the next apology: no fixed habit serves both.
+"""
+EMOTION_INFLUENCE_V1 = 1.0
+"""The emotional influence of ``SocialNegotiation-v1``, chosen by the criterion of
+``benchmarks/emotion_value.py`` (see the env's Version History)."""
 ASPIRATION = (0.55, 0.70)
 RESERVATION = (0.30, 0.45)
 """Uniform ranges of a character's opening aspiration and final reservation utility."""
@@ -230,7 +267,15 @@ class NegotiationCore:
     Args:
         num_tables: batch size ``B``.
         subjective: partner behaviour depends on emotion (``SocialNegotiation``) or on utility
-            alone (``ObjectiveNegotiation``).
+            alone (``ObjectiveNegotiation``); the default of ``emotion_influence`` (1 or 0).
+        emotion_influence: ``kappa >= 0``, how far each emotion moves the partner's decisions: its
+            acceptance threshold shifts by ``kappa * ACCEPT_SHIFT[emotion]``, its speed of
+            concession is ``1 + kappa * (CONCESSION_SPEED[emotion] - 1)`` (at least 0), and its
+            walk-away probability is ``min(1, (1 - min(kappa, 1)) * p_objective(u) + kappa *
+            WALK_PROB[emotion])``, with ``p_objective`` the objective twin's rule on the offer's
+            utility ``u``. ``kappa = 0`` is the objective twin (decisions on utility alone), ``kappa
+            = 1`` the frozen rules, larger values scale each effect in its fixed direction.
+        rules: rule set, ``"v0"`` or ``"v1"`` (see ``RULES``).
         population: persona population of the characters.
         annotation_noise: probability that an annotated label is wrong.
         learners: ``(2,)`` which seats take actions from outside; the others are characters.
@@ -253,14 +298,31 @@ class NegotiationCore:
         n_deals: int = 4,
         round_limit: int = 6,
         inequity_aversion: tuple[float, float] = (0.0, 0.0),
+        emotion_influence: float | None = None,
+        rules: str = "v0",
     ) -> None:
+        if rules not in RULES:
+            raise ValueError(f"unknown rules {rules!r}; allowed: {', '.join(RULES)}")
+        kappa = (1.0 if subjective else 0.0) if emotion_influence is None else emotion_influence
+        kappa = float(kappa)
+        if not (np.isfinite(kappa) and kappa >= 0.0):
+            raise ValueError(f"emotion_influence must be a finite number >= 0, got "
+                             f"{emotion_influence!r}")
         if n_deals < 1 or round_limit < 2:
             raise ValueError(
                 f"need n_deals >= 1 and round_limit >= 2, got {n_deals}, {round_limit}")
         if not any(learners):
             raise ValueError("at least one seat must be a learner")
         self.B = num_tables
-        self.subjective = subjective
+        self.rules = rules
+        self.emotion_influence = kappa
+        self.subjective = kappa > 0.0
+        # (K,) the behaviour tables at this influence; kappa = 1 gives the frozen ones bit for bit
+        # (1.0 * x == x, 1 + (x - 1) == x for these x) and kappa = 0 the objective rules (x + 0.0).
+        self._accept_shift = kappa * ACCEPT_SHIFT
+        self._concession_speed = np.maximum(1.0 + kappa * (CONCESSION_SPEED - 1.0), 0.0)
+        self._walk_prob = kappa * WALK_PROB
+        self._objective_walk = 1.0 - min(kappa, 1.0)  # weight of the utility-based walk-away rule
         self.traits = A.check_population(population)
         self.population = population
         self.annotation_noise = A.check_annotation_noise(annotation_noise)
@@ -422,10 +484,8 @@ class NegotiationCore:
 
     def _threshold(self, asp: np.ndarray, res: np.ndarray, progress: np.ndarray,
                    em: np.ndarray) -> np.ndarray:
-        if not self.subjective:
-            return self._goal(asp, res, progress)
-        concede = np.minimum(progress * CONCESSION_SPEED[em], 1.0)
-        return self._goal(asp, res, concede) + ACCEPT_SHIFT[em]
+        concede = np.minimum(progress * self._concession_speed[em], 1.0)
+        return self._goal(asp, res, concede) + self._accept_shift[em]
 
     def step(self, actions: np.ndarray,
              restart: list[np.random.Generator] | None = None) -> np.ndarray:
@@ -489,26 +549,35 @@ class NegotiationCore:
         # Phase 2: characters appraise what the learners did, then act on their new emotion.
         for s in self._character_seats:
             o = 1 - s
-            imp, u_off = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
+            v1 = self.rules == "v1"
+            imp, u_off, heard = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s],
+                                               tone_apart=v1)
             imp[:, 1] += time_arousal
+            if v1:  # it answers on the mood it brought, as the tone of the message moves it
+                felt = A.categorize(np.minimum(np.maximum(
+                    self.affect[rows, s] + self.reactivity[rows, s, None] * heard, -1.0), 1.0))
             self.affect[rows, s] = A.update_affect(
                 self.affect[rows, s], self.baseline[rows, s], self.decay[rows, s],
                 self.reactivity[rows, s], imp)
-            em = A.categorize(self.affect[rows, s])
-            self.emotion[rows, s] = em
+            self.emotion[rows, s] = A.categorize(self.affect[rows, s])
+            # v0 answers on the emotion the whole move leaves it with; v1 as above (what it
+            # makes of the offer itself drives the next round).
+            em = felt if v1 else self.emotion[rows, s]
             has_offer = self.standing[rows, o] != _NO_OFFER  # u_off: its utility (0 if none)
-            if self.subjective:
-                p_walk = WALK_PROB[em]
-            else:
-                p_walk = np.where(
+            p_walk = self._walk_prob[em]
+            if self._objective_walk:
+                p_walk = p_walk + self._objective_walk * np.where(
                     has_offer,
                     OBJECTIVE_WALK_PROB
                     * np.clip((OBJECTIVE_WALK_POINT - u_off) / OBJECTIVE_WALK_POINT, 0.0, 1.0),
                     0.0,
                 )
             tau = self._threshold(asp[:, s], res[:, s], progress, em)
-            code = np.where(u[:, s, _SLOT_WALK] < p_walk, ACT_WALK,
-                            np.where(has_offer & (u_off >= tau), ACT_ACCEPT, ACT_OFFER)) * open_
+            takes = has_offer & (u_off >= tau)
+            walks = u[:, s, _SLOT_WALK] < p_walk
+            if self.rules == "v1":  # accept first: it walks only from a move it rejects
+                walks &= ~takes
+            code = np.where(walks, ACT_WALK, np.where(takes, ACT_ACCEPT, ACT_OFFER)) * open_
             # Counter-offer: among splits worth at least tau to itself, the one leaving the other
             # side the most items (it cannot see the other's values); ties to its own utility.
             own_u = self.utility[rows, s]  # (R, J)
@@ -528,7 +597,7 @@ class NegotiationCore:
         impulse = np.zeros((R, S, 3))  # what the deal's end adds, and learners' appraisals
         for s in self._feeling_learners:
             o = 1 - s
-            imp, _ = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
+            imp, _, _ = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
             imp[:, 1] += time_arousal
             impulse[:, s] = imp
 
@@ -578,6 +647,8 @@ class NegotiationCore:
                                                     self.last_deal_utility[rows])
             self.round[rows] = np.where(ended, 0, next_round)
             finished = ended & (self.deal[rows] + 1 >= self.n_deals)
+            if self.rules == "v1":  # a walk-away ends the relationship
+                finished |= ~open_ & ~closed_ok
             self.done[rows] = finished  # every row stepped was live
             nxt = idx[ended & ~finished]
             self.deal[nxt] += 1
@@ -604,12 +675,14 @@ class NegotiationCore:
         self._emit_cues(slice(None), self._rows)
 
     def _appraise(self, rows: np.ndarray | slice, idx: np.ndarray, s: int, other_code: np.ndarray,
-                  other_tone: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  other_tone: np.ndarray, goal: np.ndarray, tone_apart: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Seat ``s``'s appraisal of the other seat's act this step, against its ``goal`` (R,).
 
         Returns:
-            The impulse ``(R, 3)``, and ``s``'s utility ``(R,)`` of the other's standing offer
-            (0 when none stands).
+            The impulse ``(R, 3)``; ``s``'s utility ``(R,)`` of the other's standing offer (0 when
+            none stands); and, with ``tone_apart``, the part of the impulse that is the tone of
+            the message (apology included; zeros for anything but an offer), else ``None``.
         """
         o = 1 - s
         is_offer = other_code == ACT_OFFER
@@ -628,10 +701,11 @@ class NegotiationCore:
             wear = APOLOGY_WEAR ** self.apologies[rows, s]
             imp = np.where(apol[:, None], (wear * hurt)[:, None] * APOLOGY_IMPULSE, imp)
             self.apologies[rows, s] += apol
+        heard = np.where(is_offer[:, None], imp, 0.0) if tone_apart else None
         imp[:, 0] += W_FAIR_V * np.where(gap > 0, gap / LOSS_AVERSION, gap) + W_IMPROVE_V * improve
         imp[:, 1] += W_SHORT_A * np.maximum(goal - u, 0.0) + W_GAIN_A * np.maximum(gap, 0.0)
         # Any other act: walking away or holding the turn.
-        return np.where(is_offer[:, None], imp, _EVENT_IMPULSE[other_code]), u
+        return np.where(is_offer[:, None], imp, _EVENT_IMPULSE[other_code]), u, heard
 
     # ------------------------------------------------------------------------------------------
     def observation(self, seat: int,

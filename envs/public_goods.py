@@ -10,7 +10,7 @@ from gymnasium import spaces
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
-from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._single import CoreEnv
 from lewm_rl.envs._vector import CoreVectorEnv
 
@@ -204,6 +204,10 @@ class PublicGoodsEnv(CoreEnv):
     * ``annotation_noise``: probability that an annotated label is wrong, in [0, 1]; default 0.1.
     * ``n_players``: group size (default 4); ``n_rounds``: episode length (default 20).
     * ``mpcr``: marginal per-capita return, in ``(1 / n_players, 1)``; default ``1.6 / n_players``.
+    * ``emotion_influence``: ``kappa >= 0``, how far emotion moves the characters' decisions
+      (contribution shifts and punishment probabilities times ``kappa``; see ``PublicGoodsCore``).
+      ``0`` is the objective twin's behaviour, ``1`` the rules above (default); the objective
+      twin accepts only ``0``.
     * ``render_mode``: ``"ansi"`` (a transcript line per round, with the others' true emotions, for
       humans) or ``"rgb_array"`` (faces, contributions and punishments).
 
@@ -226,6 +230,7 @@ class PublicGoodsEnv(CoreEnv):
         n_players: int = 4,
         n_rounds: int = 20,
         mpcr: float | None = None,
+        emotion_influence: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
@@ -233,6 +238,7 @@ class PublicGoodsEnv(CoreEnv):
             1, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, learners=(True,) + (False,) * (n_players - 1),
             n_rounds=n_rounds, mpcr=mpcr,
+            emotion_influence=check_influence(type(self), self.subjective, emotion_influence),
         )
         self.population = population
         self.n_players = n_players
@@ -303,6 +309,7 @@ class PublicGoodsVectorEnv(CoreVectorEnv):
         n_players: int = 4,
         n_rounds: int = 20,
         mpcr: float | None = None,
+        emotion_influence: float | None = None,
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
@@ -310,6 +317,7 @@ class PublicGoodsVectorEnv(CoreVectorEnv):
             num_envs, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, learners=(True,) + (False,) * (n_players - 1),
             n_rounds=n_rounds, mpcr=mpcr,
+            emotion_influence=check_influence(type(self), self.subjective, emotion_influence),
         )
         self.n_actions = C.num_actions(n_players)
         self._setup(num_envs, public_goods_observation_space(n_players), self.n_actions,

@@ -185,7 +185,13 @@ class PublicGoodsCore:
     Args:
         num_groups: batch size ``B``.
         subjective: characters' behaviour depends on emotion (``PublicGoods``) or on what they
-            observed alone (``ObjectivePublicGoods``).
+            observed alone (``ObjectivePublicGoods``); the default of ``emotion_influence``.
+        emotion_influence: ``kappa >= 0``, how far emotion moves the characters' decisions: a
+            contribution shifts by ``kappa * CONTRIBUTION_SHIFT[emotion]`` plus ``(1 - min(kappa,
+            1))`` times the objective shift after being punished; the probability of punishing is
+            ``min(1, kappa * PUNISH_PROB[emotion] + (1 - min(kappa, 1)) * p_objective)``; angry
+            counter-punishment (a direction, not a dose) acts whenever ``kappa > 0``. ``kappa =
+            0`` is the objective twin, ``kappa = 1`` the frozen rules.
         population: persona population of the seats.
         annotation_noise: probability that an annotated label is wrong.
         learners: ``(N,)`` which seats take actions from outside; the others are characters.
@@ -206,7 +212,13 @@ class PublicGoodsCore:
         n_rounds: int = 20,
         mpcr: float | None = None,
         inequity_aversion: tuple[float, float] = (0.0, 0.0),
+        emotion_influence: float | None = None,
     ) -> None:
+        kappa = float((1.0 if subjective else 0.0) if emotion_influence is None
+                      else emotion_influence)
+        if not (np.isfinite(kappa) and kappa >= 0.0):
+            raise ValueError(f"emotion_influence must be a finite number >= 0, got "
+                             f"{emotion_influence!r}")
         N = len(learners)
         if N < 2:
             raise ValueError(f"need at least 2 players, got {N}")
@@ -220,7 +232,12 @@ class PublicGoodsCore:
                              f"dilemma, got {mpcr}")
         self.B = num_groups
         self.N = N
-        self.subjective = subjective
+        self.emotion_influence = kappa
+        self.subjective = kappa > 0.0
+        # kappa = 1 gives the frozen tables bit for bit, kappa = 0 the objective rules (x + 0.0).
+        self._contribution_shift = kappa * CONTRIBUTION_SHIFT
+        self._punish_prob = kappa * PUNISH_PROB
+        self._objective = 1.0 - min(kappa, 1.0)  # weight of the objective twin's rules
         self.traits = A.check_population(population)
         self.population = population
         self.annotation_noise = A.check_annotation_noise(annotation_noise)
@@ -321,9 +338,9 @@ class PublicGoodsCore:
         x = np.where((self.t[rows] == 0)[:, None], FIRST_CONTRIBUTION,
                      CC_INTERCEPT + CC_SLOPE * others_mean)
         if self.subjective:
-            x = x + CONTRIBUTION_SHIFT[self.emotion[rows]]
-        else:
-            x = x + OBJECTIVE_PUNISHED_SHIFT * (self.received[rows] > 0)
+            x = x + self._contribution_shift[self.emotion[rows]]
+        if self._objective:
+            x = x + self._objective * OBJECTIVE_PUNISHED_SHIFT * (self.received[rows] > 0)
         # Stochastic rounding to the levels: unbiased, so the mean level is the intended fraction.
         steps = np.clip(x, 0.0, 1.0) * (NUM_LEVELS - 1)
         return np.minimum(np.floor(steps + u[..., _SLOT_ROUND]), NUM_LEVELS - 1).astype(np.int64)
@@ -356,10 +373,13 @@ class PublicGoodsCore:
             punisher_of = self.target[rows][:, None, :] == np.arange(N)[None, :, None]  # (R, i, j)
             avenger = RETALIATE[em] & punisher_of.any(2)
             target = np.where(avenger, np.where(punisher_of, tie, -np.inf).argmax(2), target)
-            p = PUNISH_PROB[em]
+            p = self._punish_prob[em]
         else:
+            p = 0.0
+        if self._objective:
             deviation = np.maximum(gap, 0.0).max(2)  # own minus the lowest contribution
-            p = np.minimum(OBJECTIVE_PUNISH_SLOPE * deviation, 1.0)
+            p = np.minimum(p + self._objective * np.minimum(OBJECTIVE_PUNISH_SLOPE * deviation,
+                                                            1.0), 1.0)
         return np.where((target >= 0) & (u[..., _SLOT_PUNISH] < p), target, NOBODY)
 
     def step(self, actions: np.ndarray) -> np.ndarray:

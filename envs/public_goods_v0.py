@@ -38,7 +38,7 @@ from gymnasium import spaces
 
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
-from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
 from lewm_rl.envs.public_goods import public_goods_observation_space, render_group, transcript_line
 
@@ -53,6 +53,8 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
         background: seat indices filled by emotion-driven characters (at least one seat must stay
             a learner).
         subjective: ``False`` gives the objective twin (characters decide on what they observed).
+        emotion_influence: ``kappa >= 0`` (default 1 subjective, 0 objective; see
+            ``PublicGoodsCore``).
         population: persona population (``default``, ``volatile``, ``stoic``).
         annotation_noise: probability that an annotated label is wrong.
         n_players: group size (default 4).
@@ -83,6 +85,7 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
         mpcr: float | None = None,
         max_cycles: int | None = None,
         inequity_aversion: tuple[float, float] = (0.5, 0.25),
+        emotion_influence: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         background = tuple(int(b) for b in background)
@@ -96,6 +99,7 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
         self.core = C.PublicGoodsCore(
             1, subjective=subjective, population=population, annotation_noise=annotation_noise,
             learners=learners, n_rounds=n_rounds, mpcr=mpcr, inequity_aversion=inequity_aversion,
+            emotion_influence=check_influence(type(self), subjective, emotion_influence),
         )
         self.n_players = n_players
         self.max_cycles = max_cycles if max_cycles is not None else n_rounds

@@ -29,7 +29,7 @@ from gymnasium import spaces
 
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs._checks import check_render_mode, named_kwargs
+from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
 from lewm_rl.envs.negotiation import (
     deal_header,
@@ -52,6 +52,9 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         n_deals, round_limit: episode structure.
         max_cycles: truncate after this many rounds (default: the natural maximum, 24).
         inequity_aversion: ``(alpha, beta)`` of the learners' affective reward term.
+        emotion_influence: ``kappa >= 0`` (default 1 subjective, 0 objective; see
+            ``NegotiationCore``).
+        rules: ``"v0"`` or ``"v1"`` (``negotiation_core.RULES``).
         render_mode: ``"ansi"`` or ``"rgb_array"`` (from seat 0's side of the table).
     """
 
@@ -74,6 +77,8 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         round_limit: int = 6,
         max_cycles: int | None = None,
         inequity_aversion: tuple[float, float] = (0.5, 0.25),
+        emotion_influence: float | None = None,
+        rules: str = "v0",
         render_mode: str | None = None,
     ) -> None:
         background = tuple(int(b) for b in background)
@@ -86,6 +91,8 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
             1, subjective=subjective, population=population, annotation_noise=annotation_noise,
             learners=learners, n_deals=n_deals, round_limit=round_limit,
             inequity_aversion=inequity_aversion,
+            emotion_influence=check_influence(type(self), subjective, emotion_influence),
+            rules=rules,
         )
         self.max_cycles = max_cycles if max_cycles is not None else n_deals * round_limit
         self._seat = {name: s for s, name in enumerate(SEATS) if learners[s]}

@@ -6,6 +6,7 @@ This package is the only place in the project that imports Stable-Baselines3.
   ``z`` and the predicted partner-emotion distribution) as what an SB3 policy reads.
 * :class:`ImaginationVecEnv`: an SB3 ``VecEnv`` stepped by the world model from replayed start
   states; :class:`RealDataRefitCallback` refits the model on real data while SB3 trains (Dyna).
+* :class:`GymnasiumVecEnv`: a batched Gymnasium vector env as an SB3 ``VecEnv``.
 * :func:`run`: the ``ppo``, ``ppo-belief`` and ``ppo-imagination`` agents of the training CLI.
 
 Example::
@@ -33,11 +34,13 @@ from lewm_rl.agents.sb3.callbacks import (
 from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.agents.sb3.imagination import ImaginationVecEnv
 from lewm_rl.agents.sb3.runner import AGENTS, SB3_WORLD_MODELS, run
+from lewm_rl.agents.sb3.vec_env import GymnasiumVecEnv
 
 __all__ = [
     "AGENTS",
     "SB3_WORLD_MODELS",
     "BeliefTracker",
+    "GymnasiumVecEnv",
     "ImaginationVecEnv",
     "LEWMBeliefWrapper",
     "LEWMFeaturesExtractor",

@@ -1,0 +1,205 @@
+"""Emotional influence (kappa) and the v1 negotiation rules: exact answers on hand-built tables."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from test_negotiation import offer, set_values
+
+import lewm_rl  # noqa: F401  (registers the ids)
+from lewm_rl.envs import affect as A
+from lewm_rl.envs import negotiation_core as C
+from lewm_rl.envs import social_negotiation_v1
+from lewm_rl.envs.negotiation import ObjectiveNegotiationEnv, SocialNegotiationEnv
+
+
+def table(kappa=1.0, rules="v0", *, partner_affect=(0.0, 0.0, 0.0), walk_u=0.99,
+          values=((2, 1, 2), (0, 2, 2))):
+    """A one-table core with a known persona and values (as test_negotiation.table), at kappa."""
+    core = C.NegotiationCore(1, emotion_influence=kappa, rules=rules, annotation_noise=0.0)
+    core.reset_rows(np.array([0]), [np.random.default_rng(0)])
+    core.baseline[0] = 0.0
+    core.reactivity[0] = 1.0
+    core.decay[0] = 0.0
+    core.expressivity[0] = 1.0
+    core.aspiration[0] = 0.6
+    core.reservation[0] = 0.4
+    core.affect[0, 1] = partner_affect
+    core.affect[0, 0] = 0.0
+    core.emotion[0] = A.categorize(core.affect[0])
+    set_values(core, values)
+    core._u[0, :, :, 0] = walk_u  # walk-away draws
+    core._deal_u[0, :, 1] = 1.0  # no incidental moods
+    return core
+
+
+def rollout(env, seed, steps=60):
+    """Observations, rewards and labels of random-action play (actions from their own seed)."""
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    out = [(obs, info)]
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(int(rng.integers(C.NUM_ACTIONS)))
+        out.append((obs, r, term, info))
+        if term or trunc:
+            obs, info = env.reset(seed=seed + 1000)
+    return out
+
+
+def same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kappa_one_is_the_frozen_subjective_world_and_kappa_zero_the_objective_twin(seed):
+    assert same(rollout(SocialNegotiationEnv(emotion_influence=1.0), seed),
+                rollout(SocialNegotiationEnv(), seed))
+    assert same(rollout(SocialNegotiationEnv(emotion_influence=0.0), seed),
+                rollout(ObjectiveNegotiationEnv(), seed))
+    # and the v1 twin is v1's subjective env with emotion's influence removed
+    assert same(rollout(gym.make("SocialNegotiation-v1", emotion_influence=0.0), seed),
+                rollout(gym.make("ObjectiveNegotiation-v1"), seed))
+    # the dose matters: kappa = 2 is another world
+    assert not same(rollout(SocialNegotiationEnv(emotion_influence=2.0), seed),
+                    rollout(SocialNegotiationEnv(), seed))
+
+
+@pytest.mark.parametrize("rules", C.RULES)
+def test_at_kappa_zero_decisions_ignore_the_partners_emotion(rules):
+    """Forcing the partner into each emotion by hand changes nothing it does at kappa = 0; at
+    kappa = 1 it does."""
+    def decisions(kappa, affect):
+        core = table(kappa, rules, partner_affect=affect, walk_u=0.05)
+        acts = []
+        for keep in ((1, 2, 2), (1, 1, 2), (1, 1, 1), (0, 1, 1)):
+            core.step(offer(keep))
+            acts.append((int(core.act[0, 1]), int(core.standing[0, 1]), bool(core.done[0])))
+            if core.done[0]:
+                break
+        return acts
+
+    by_emotion = {k: decisions(0.0, A.PROTOTYPES[k]) for k in range(A.NUM_EMOTIONS)}
+    assert len({tuple(v) for v in by_emotion.values()}) == 1
+    by_emotion = {k: decisions(1.0, A.PROTOTYPES[k]) for k in range(A.NUM_EMOTIONS)}
+    assert len({tuple(v) for v in by_emotion.values()}) > 1
+
+
+def test_threshold_scales_with_kappa_exactly():
+    for kappa in (0.0, 0.5, 1.0, 2.0, 4.0):
+        core = table(kappa, partner_affect=A.PROTOTYPES[A.FEAR])
+        core.round[0] = 2  # progress 2 / 5
+        em = A.FEAR
+        speed = max(1.0 + kappa * (C.CONCESSION_SPEED[em] - 1.0), 0.0)
+        concede = min(0.4 * speed, 1.0)
+        expected = 0.6 - (0.6 - 0.4) * concede + kappa * C.ACCEPT_SHIFT[em]
+        assert core.threshold(np.array([0]), 1)[0] == pytest.approx(expected, abs=1e-12)
+    # anger halves concession at kappa = 1 and stops it at kappa = 2 (never negative)
+    core = table(4.0, partner_affect=A.PROTOTYPES[A.ANGER])
+    core.round[0] = 5
+    assert core.threshold(np.array([0]), 1)[0] == pytest.approx(0.6 + 4 * 0.30, abs=1e-12)
+
+
+@pytest.mark.parametrize("kappa", [0.5, 1.0, 2.0, 4.0])
+def test_walk_probability_at_kappa(kappa):
+    """An angry partner offered nothing walks iff its draw is below
+    min(1, (1 - min(kappa, 1)) p_objective(0) + kappa WALK_PROB[anger])."""
+    p = min(1.0, (1 - min(kappa, 1.0)) * C.OBJECTIVE_WALK_PROB + kappa * C.WALK_PROB[A.ANGER])
+    cases = ((p - 1e-6, True), (p + 1e-6, False)) if p < 1 else ((1 - 1e-9, True),)  # u < 1
+    for walk_u, walks in cases:
+        core = table(kappa, partner_affect=A.PROTOTYPES[A.ANGER] * 1.5, walk_u=walk_u)
+        core.step(offer((1, 2, 3)))  # keeps everything: worth 0 to the partner
+        assert core.emotion[0, 1] == A.ANGER
+        assert (core.act[0, 1] == C.ACT_WALK) == walks
+
+
+def test_v1_accepts_first_where_v0_walks():
+    """An angry partner whose walk draw fires, offered more than its threshold: v0 walks before
+    looking at the offer, v1 takes it."""
+    for rules, act in (("v0", C.ACT_WALK), ("v1", C.ACT_ACCEPT)):
+        core = table(1.0, rules, partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
+        core.step(offer((0, 0, 0)))  # everything to the partner: worth 1.0 >= 0.6 + 0.3
+        assert core.act[0, 1] == act, rules
+    # rejected (keeps everything), v1 walks too
+    core = table(1.0, "v1", partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
+    core.step(offer((1, 2, 3)))
+    assert core.act[0, 1] == C.ACT_WALK
+
+
+def test_v1_walk_away_ends_the_relationship():
+    for rules, done, deal in (("v0", False, 1), ("v1", True, 0)):
+        core = table(1.0, rules, partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
+        reward = core.step(offer((1, 2, 3)))
+        assert core.outcome[0] == C.WALKED_AWAY and reward[0, 0] == 0.0
+        assert bool(core.done[0]) == done and int(core.deal[0]) == deal, rules
+    # the learner walking away ends it as well
+    core = table(1.0, "v1")
+    core.step(np.array([[C.WALK_AWAY, 0]]))
+    assert core.done[0] and core.outcome[0] == C.WALKED_AWAY
+    # an agreement does not: the next deal begins
+    core = table(1.0, "v1")
+    core.step(offer((1, 0, 1)))
+    assert core.outcome[0] == C.AGREEMENT and not core.done[0] and core.deal[0] == 1
+
+
+def test_v1_ids_and_argument_errors():
+    env = gym.make("SocialNegotiation-v1")
+    assert env.unwrapped.core.rules == "v1"
+    assert env.unwrapped.core.emotion_influence == C.EMOTION_INFLUENCE_V1
+    assert gym.make("ObjectiveNegotiation-v1").unwrapped.core.emotion_influence == 0.0
+    assert gym.make("SocialNegotiation-v1", emotion_influence=2).unwrapped.core.emotion_influence \
+        == 2.0
+    vec = gym.make_vec("SocialNegotiation-v1", num_envs=3, vectorization_mode="vector_entry_point")
+    assert vec.core.rules == "v1" and vec.core.emotion_influence == C.EMOTION_INFLUENCE_V1
+    pz = social_negotiation_v1.parallel_env(background=(1,))
+    assert pz.core.rules == "v1" and pz.metadata["name"] == "social_negotiation_v1"
+    assert social_negotiation_v1.parallel_env(subjective=False).core.emotion_influence == 0.0
+    with pytest.raises(ValueError, match="objective twin: emotion_influence must be 0"):
+        gym.make("ObjectiveNegotiation-v1", emotion_influence=1.0)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        SocialNegotiationEnv(emotion_influence=-1.0)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        SocialNegotiationEnv(emotion_influence=float("nan"))
+    with pytest.raises(ValueError, match="allowed: v0, v1"):
+        SocialNegotiationEnv(rules="v2")
+    with pytest.raises(TypeError, match="fixes rules='v1'"):
+        social_negotiation_v1.parallel_env(rules="v0")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_public_goods_kappa_one_is_v0_and_kappa_zero_its_objective_twin(seed):
+    def play(env):
+        rng = np.random.default_rng(seed)
+        obs, info = env.reset(seed=seed)
+        out = [(obs, info)]
+        for _ in range(25):
+            obs, r, term, trunc, info = env.step(int(rng.integers(env.action_space.n)))
+            out.append((obs, r, info))
+            if term or trunc:
+                obs, info = env.reset(seed=seed + 1)
+        return out
+
+    assert same(play(gym.make("PublicGoods-v0", emotion_influence=1.0)),
+                play(gym.make("PublicGoods-v0")))
+    assert same(play(gym.make("PublicGoods-v0", emotion_influence=0.0)),
+                play(gym.make("ObjectivePublicGoods-v0")))
+    assert not same(play(gym.make("PublicGoods-v0", emotion_influence=3.0)),
+                    play(gym.make("PublicGoods-v0")))
+    with pytest.raises(ValueError, match="objective twin: emotion_influence must be 0"):
+        gym.make("ObjectivePublicGoods-v0", emotion_influence=0.5)
+
+
+def test_v1_answers_on_the_emotion_it_brought_v0_on_the_one_the_move_leaves():
+    """A mildly joyful partner offered 0.4 (goal 0.6): the shortfall turns it to surprise. v0
+    answers on surprise (threshold 0.6: it counters), v1 on the joy it felt (threshold 0.35: it
+    accepts)."""
+    for rules, act in (("v0", C.ACT_OFFER), ("v1", C.ACT_ACCEPT)):
+        core = table(1.0, rules, partner_affect=(0.5, 0.3, 0.3))
+        assert core.emotion[0, 1] == A.JOY
+        core.step(offer((1, 2, 1)))  # the partner (values 0, 2, 2) gets 2 balls: 0.4
+        assert core.emotion[0, 1] == A.SURPRISE, rules  # both felt the same shortfall
+        assert core.act[0, 1] == act, rules
