@@ -132,6 +132,10 @@ class TrainConfig:
             raise ValueError(f"--train-ratio must be > 0, got {self.train_ratio}")
         if self.prefill < 0:
             raise ValueError(f"--prefill must be >= 0, got {self.prefill}")
+        if self.agent == "dreamer" and self.prefill < self.seq_len * self.num_envs:
+            raise ValueError(f"--prefill must be >= --seq-len x --num-envs = "
+                             f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
+                             f"before the first update), got {self.prefill}")
         if self.compare and self.agent == "ppo":
             raise ValueError("--compare trains lewm and blind world models; --agent ppo uses none "
                              "(allowed with --compare: dreamer, ppo-belief, ppo-imagination)")
@@ -584,15 +588,16 @@ def _resume(config: TrainConfig) -> int:
                                      run_dir=str(runs[0]), progress=config.progress)
         train(merged)
         return 0
-    procs = [_spawn(run, config.steps, i) for i, run in enumerate(runs)]
+    procs = [_spawn(run, config.steps, i, config.progress) for i, run in enumerate(runs)]
     return next((c for c in [p.wait() for p in procs] if c), 0)
 
 
-def _spawn(run: Path, steps: int, position: int) -> subprocess.Popen:
-    """A child process continuing ``run`` (its progress bar on line ``position``)."""
+def _spawn(run: Path, steps: int, position: int, progress: bool = True) -> subprocess.Popen:
+    """A child process continuing ``run`` (its progress bar, if any, on line ``position``)."""
     env = {**os.environ, "LEWM_BAR_POSITION": str(position)}
     return subprocess.Popen([sys.executable, "-m", "lewm_rl.train", "--resume", str(run),
-                             "--steps", str(steps)], env=env)
+                             "--steps", str(steps), *([] if progress else ["--no-progress"])],
+                            env=env)
 
 
 def _compare(config: TrainConfig) -> int:
@@ -606,7 +611,7 @@ def _compare(config: TrainConfig) -> int:
         cfg = dataclasses.replace(config, world_model=kind, compare=False, run_dir=str(run),
                                   threads=threads)
         (run / "config.json").write_text(json.dumps(config_to_dict(resolved(cfg)), indent=2))
-        procs.append(_spawn(run, config.steps, i))
+        procs.append(_spawn(run, config.steps, i, config.progress))
     print(f"training lewm and blind into {run.parent}; watch: tensorboard --logdir "
           f"{config.logdir}", file=sys.stderr)
     codes = [p.wait() for p in procs]

@@ -62,8 +62,9 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
 
 
 def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):
-    train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
-          "--eval-populations")
+    proc = train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
+                 "--eval-populations")
+    assert "%|" not in proc.stderr, "--no-progress drew progress bars in the children"
     parents = list(tmp_path.iterdir())
     assert len(parents) == 1
     assert sorted(p.name for p in parents[0].iterdir()) == ["blind", "lewm"]
@@ -128,6 +129,14 @@ def test_invalid_option_value_says_what_is_allowed(tmp_path):
     assert "lewm" in proc.stderr and "blind" in proc.stderr
     proc = train("--population", "grumpy", "--logdir", str(tmp_path), check=False)
     assert proc.returncode == 2 and "volatile" in proc.stderr
+
+
+def test_prefill_too_small_for_seq_len_fails_at_validation(tmp_path):
+    proc = train("--logdir", str(tmp_path), *TINY, "--prefill", "8", check=False)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--prefill" in lines[0] and "--seq-len" in lines[0], proc.stderr
+    assert not list(tmp_path.iterdir()), "the run directory was created before the error"
 
 
 def test_corrupt_checkpoint_gives_one_line(tmp_path):
