@@ -623,7 +623,8 @@ def main(argv: list[str] | None = None) -> int:
 
     description = __doc__.split("\n\n")[0] + f" Environments: {', '.join(available_envs())}."
     try:
-        config = tyro.cli(TrainConfig, args=argv, description=description)
+        config = tyro.cli(TrainConfig, args=argv, description=description,
+                          prog="python -m lewm_rl.train")
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
