@@ -68,3 +68,25 @@ def gif_summary(tag: str, frames: Sequence[np.ndarray], fps: int = 2):
     h, w = np.asarray(frames[0]).shape[:2]
     image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
     return Summary(value=[Summary.Value(tag=tag, image=image)])
+
+
+def comparison_layout(populations: Sequence[str]) -> dict[str, dict[str, list]]:
+    """A custom-scalars layout: per population, one chart of the learners' evaluation return with
+    the scripted references, and one of the normalised return (random = 0, oracle = 1).
+
+    Custom-scalars charts draw every run in the logdir, so a ``--compare`` run shows LEWM, blind
+    and the references together (``add_custom_scalars(layout)``; tags are regular expressions).
+
+    Args:
+        populations: the training population first, then the held-out ones.
+    """
+    charts: dict[str, list] = {}
+    for i, pop in enumerate(populations):
+        prefix = "eval" if i == 0 else f"eval/{pop}"
+        charts[f"{pop}: return and references"] = [
+            "Multiline", [f"^{prefix}/episode_return$", f"^{prefix}/reference/"]]
+        charts[f"{pop}: normalised return (random 0, oracle 1)"] = [
+            "Multiline", [f"^{prefix}/normalised_return$"]]
+    charts["emotion on evaluation episodes"] = [
+        "Multiline", ["^eval/emotion_accuracy$", "^eval/emotion_macro_f1$"]]
+    return {"LEWM vs blind": charts}

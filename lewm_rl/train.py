@@ -34,7 +34,10 @@ from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.checkpoint import CheckpointError, load, save_atomic
 from lewm_rl.data.replay import SequenceReplay, to_torch
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
+from lewm_rl.evaluation import normalised, reference_returns
+from lewm_rl.metrics import f1_scores
 from lewm_rl.world_models import (
+    EmotionalWorldModel,
     WorldModelConfig,
     build_world_model,
     explained,
@@ -43,6 +46,7 @@ from lewm_rl.world_models import (
 )
 from lewm_rl.world_models.codec import to_tensor_obs
 from lewm_rl.world_models.config import Kind
+from lewm_rl.world_models.probe import EmotionProbe
 
 EVAL_SEED = 1_000_000_000
 """Evaluation episodes are seeded ``EVAL_SEED + i``: fixed, and never used for training."""
@@ -80,7 +84,7 @@ class TrainConfig:
     annotation_noise: float = 0.1
     """Annotator noise of the labels that train the emotion heads."""
     eval_populations: tuple[str, ...] = ("volatile", "stoic")
-    """Held-out partner populations, evaluated at the end of training."""
+    """Held-out partner populations, evaluated at every evaluation beside the training one."""
     shared_parameters: bool = False
     """PettingZoo: one world model and agent shared by all learner seats."""
     prefill: int = 1_000
@@ -171,6 +175,15 @@ class TrainingError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------
+def build_models(config: TrainConfig, adapter, seat: str, device: str
+                 ) -> tuple[EmotionalWorldModel, DreamerAgent]:
+    """The world model and Dreamer agent of ``seat``, as a run builds them (weights fresh)."""
+    wm = build_world_model(config.wm, adapter.observation_space(seat), adapter.action_space(seat),
+                           adapter.emotion_space(seat), adapter.emotion_names,
+                           adapter.behaviour_key).to(device)
+    return wm, DreamerAgent(wm, config.dreamer)
+
+
 class Learner:
     """A world model, its optimiser, an agent and a replay buffer serving one or more seats."""
 
@@ -179,11 +192,11 @@ class Learner:
         seat = seats[0]
         obs_space = adapter.observation_space(seat)
         emotion_space = adapter.emotion_space(seat)
-        self.wm = build_world_model(config.wm, obs_space, adapter.action_space(seat),
-                                    emotion_space, adapter.emotion_names,
-                                    adapter.behaviour_key).to(device)
+        self.wm, self.agent = build_models(config, adapter, seat, device)
         self.wm_opt = make_optimizer(self.wm)
-        self.agent = DreamerAgent(self.wm, config.dreamer)
+        # A blind model's emotion read-out, for the charts only: never an input of the policy.
+        self.probe = (None if self.wm.P else EmotionProbe(
+            self.wm.feature_dim, self.wm.labels.partners, self.wm.labels.classes).to(device))
         streams = adapter.num_envs * len(seats)
         self.replay = SequenceReplay.for_spaces(
             max(config.steps + config.prefill, 4 * config.seq_len) * len(seats) + streams,
@@ -193,13 +206,16 @@ class Learner:
 
     def state_dict(self) -> dict[str, Any]:
         return {"wm": self.wm.state_dict(), "wm_opt": self.wm_opt.state_dict(),
-                "agent": self.agent.state_dict(), "replay": self.replay.state_dict()}
+                "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
+                **({"probe": self.probe.full_state_dict()} if self.probe is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
         self.wm_opt.load_state_dict(state["wm_opt"])
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
+        if self.probe is not None and "probe" in state:
+            self.probe.load_full_state_dict(state["probe"])
 
 
 def _concat_seats(per_seat: dict[str, dict[str, np.ndarray]], seats) -> dict[str, np.ndarray]:
@@ -235,6 +251,7 @@ class Trainer:
         self.env_seed = c.seed * 100_003
         self.metrics: dict[str, list[float]] = {}
         self.writer = None
+        self._last_eval: tuple[int, dict[str, float]] | None = None
 
     # -- persistence ----------------------------------------------------------------------------
     @property
@@ -291,7 +308,7 @@ class Trainer:
     def run(self) -> dict[str, float]:
         from torch.utils.tensorboard import SummaryWriter
 
-        from lewm_rl.tensorboard import hyperparameter_table
+        from lewm_rl.tensorboard import comparison_layout, hyperparameter_table
 
         c = self.config
         resuming = self.checkpoint_path.exists()
@@ -302,6 +319,7 @@ class Trainer:
             self.writer.add_text("hyperparameters", hyperparameter_table(config_to_dict(c)))
             for ln in self.learners:
                 self.writer.add_text("world_model/architecture", explained(ln.wm))
+            self.writer.add_custom_scalars(comparison_layout(self._eval_populations))
         obs, info = self.adapter.reset(seed=self.env_seed)
         n = self.adapter.num_envs
         seats = self.adapter.seats
@@ -433,50 +451,76 @@ class Trainer:
                 self.log(k, v)
             for k, v in ln.agent.update(states, generator=self.torch_gen).items():
                 self.log(k, v)
+            if ln.probe is not None:  # detached features: the probe trains nothing else
+                for k, v in ln.probe.update(ln.wm.features(states.detach()),
+                                            batch[c.wm.label_key]).items():
+                    self.log(k, v)
         self.updates += 1
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, final: bool = False) -> dict[str, float]:
-        """Mode actions on fixed evaluation seeds; logs ``eval/...`` and returns the figures."""
-        c = self.config
-        out = {"eval/episode_return": self._eval_returns(c.population)}
-        if final:
-            for pop in c.eval_populations:
-                out[f"eval/{pop}/episode_return"] = self._eval_returns(pop)
+        """Mode actions on fixed evaluation seeds, against the training population and every
+        held-out one; logs ``eval/...`` and returns the figures.
+
+        Deterministic: the latent is sampled from a generator seeded with ``EVAL_SEED``, so the
+        same weights give the same figures (``final`` changes nothing but the caller's intent).
+        Beside each return: the scripted references on the same seeds (``reference/{random,
+        greedy,oracle}``, computed once per run) and ``normalised_return`` (random 0, oracle 1).
+        """
+        if self._last_eval is not None and self._last_eval[0] == self.step:
+            return self._last_eval[1]  # this step is evaluated already: not logged twice
+        out: dict[str, float] = {}
+        for i, pop in enumerate(self._eval_populations):
+            prefix = "eval" if i == 0 else f"eval/{pop}"
+            figures = self._eval_population(pop)
+            ret = figures["episode_return"]
+            out.update({f"{prefix}/{k}": v for k, v in figures.items()})
+            refs = self._references(pop)
+            out.update({f"{prefix}/reference/{name}": v for name, v in refs.items()})
+            if refs:
+                out[f"{prefix}/normalised_return"] = normalised(ret, refs)
         for k, v in out.items():
             self.writer.add_scalar(k, v, self.step)
         self._eval_media()
         self.writer.flush()
+        self._last_eval = (self.step, out)
         return out
 
+    @property
+    def _eval_populations(self) -> list[str]:
+        """The training population first, then the held-out ones (no repeats)."""
+        return list(dict.fromkeys((self.config.population, *self.config.eval_populations)))
+
+    def _eval_generator(self) -> torch.Generator:
+        """A fresh generator for evaluation, so it neither reads nor moves the training RNGs."""
+        return torch.Generator(device=self.config.device).manual_seed(EVAL_SEED)
+
+    def _references(self, population: str) -> dict[str, float]:
+        """The scripted references on the evaluation seeds, cached in ``references.json``."""
+        path = self.run_dir / "references.json"
+        cache = json.loads(path.read_text()) if path.exists() else {}
+        if population not in cache:
+            c = self.config
+            cache[population] = reference_returns(c.env, c.eval_episodes, EVAL_SEED,
+                                                  {**self.env_kwargs, "population": population})
+            path.write_text(json.dumps(cache, indent=2))
+        return cache[population]
+
     def _eval_returns(self, population: str) -> float:
+        return self._eval_population(population)["episode_return"]
+
+    def _eval_population(self, population: str) -> dict[str, float]:
+        """``episode_return``, and the emotion read-out's ``emotion_accuracy`` and
+        ``emotion_macro_f1`` against the true labels of the evaluation episodes."""
         c = self.config
-        kwargs = {**self.env_kwargs, "population": population}
-        adapter = make_adapter(c.env, c.eval_episodes, kwargs)
-        obs, _ = adapter.reset(seed=EVAL_SEED)
-        n = adapter.num_envs
-        seats = adapter.seats
-        carry = {id(ln): None for ln in self.learners}
-        is_first = np.ones(n, dtype=bool)
-        total = np.zeros(n)
-        finished = np.zeros(n, dtype=bool)
-        while not finished.all():
-            actions = {}
-            for ln in self.learners:
-                o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
-                first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)),
-                                        device=ln.device)
-                a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False)
-                a = a.cpu().numpy()
-                for i, s in enumerate(ln.seats):
-                    actions[s] = a[i * n:(i + 1) * n]
-            obs, reward, term, trunc, _ = adapter.step(actions)
-            live = ~finished
-            total[live] += np.mean([reward[s] for s in seats], 0)[live]
-            finished |= term | trunc
-            is_first = np.zeros(n, dtype=bool)
-        adapter.close()
-        return float(total.mean())
+        played = play_episodes(self.learners, c.env, {**self.env_kwargs, "population": population},
+                               c.eval_episodes, c.device)
+        out = {"episode_return": float(played["returns"].mean())}
+        if "emotion_true" in played:
+            f = f1_scores(played["emotion_true"].ravel(), played["emotion_pred"].ravel(),
+                          self.learners[0].wm.labels.classes)
+            out["emotion_accuracy"], out["emotion_macro_f1"] = f["accuracy"], f["macro_f1"]
+        return out
 
     def _eval_media(self) -> None:
         """One rendered evaluation episode: emotion figure, ansi transcript, GIF of rgb frames."""
@@ -492,13 +536,14 @@ class Trainer:
         o1, i1 = _reset_single(ansi, EVAL_SEED)
         _reset_single(rgb, EVAL_SEED)
         carry, first = None, True
+        generator = self._eval_generator()
         frames, true, pred = [rgb.render()], [], []
         done = False
         while not done:
             obs = {k: np.asarray(v)[None] for k, v in o1.items()}
             tobs = to_tensor_obs(obs, ln.wm.mods, ln.device)
             a, carry = ln.agent.act(carry, tobs, torch.tensor([first], device=ln.device),
-                                   explore=False)
+                                   explore=False, generator=generator)
             true.append(np.asarray(i1["emotion"]).ravel()[0])
             if ln.wm.P:
                 pred.append(carry[0].emotion[0, 0].cpu().numpy())
@@ -530,6 +575,78 @@ class Trainer:
         return mod.parallel_env(render_mode=mode, background=others, **self.env_kwargs)
 
 
+def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
+                  device: str = "cpu", seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
+    """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
+
+    The latent is sampled from a generator seeded with ``seed``, so the same weights give the same
+    episodes; the global torch generator is neither read nor moved. The true emotion labels of
+    ``info`` are read only after acting, to score the learners' emotion read-outs.
+
+    Args:
+        learners: objects with ``seats``, ``wm``, ``agent``, ``device`` and optionally ``probe``
+            (:class:`Learner`, or a loaded run's).
+        episodes: ``N``, the number of episodes (and of parallel env copies).
+
+    Returns:
+        ``returns`` ``(N,)`` (mean over seats), and where a learner reads the partners' emotion
+        (its posterior, or a blind model's probe) ``emotion_true`` and ``emotion_pred``
+        ``(M, P)`` over every live step and seat.
+    """
+    adapter = make_adapter(env_id, episodes, env_kwargs)
+    obs, info = adapter.reset(seed=seed)
+    n = adapter.num_envs
+    seats = adapter.seats
+    generator = torch.Generator(device=device).manual_seed(seed)
+    carry = {id(ln): None for ln in learners}
+    is_first = np.ones(n, dtype=bool)
+    total = np.zeros(n)
+    finished = np.zeros(n, dtype=bool)
+    true, pred = [], []
+    while not finished.all():
+        actions = {}
+        for ln in learners:
+            o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
+            first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)), device=ln.device)
+            a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
+                                            generator=generator)
+            read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
+            if read is not None:
+                live = np.concatenate([~finished] * len(ln.seats))
+                labels = np.concatenate([np.asarray(info[s]["emotion"]).reshape(n, -1)
+                                         for s in ln.seats])
+                true.append(labels[live])
+                pred.append(read[live])
+            a = a.cpu().numpy()
+            for i, s in enumerate(ln.seats):
+                actions[s] = a[i * n:(i + 1) * n]
+        obs, reward, term, trunc, info = adapter.step(actions)
+        live = ~finished
+        total[live] += np.mean([reward[s] for s in seats], 0)[live]
+        finished |= term | trunc
+        is_first = np.zeros(n, dtype=bool)
+    adapter.close()
+    out = {"returns": total}
+    if true:
+        out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
+    return out
+
+
+def emotion_readout(learner, state) -> np.ndarray | None:
+    """The partners' current emotion as a learner reads it: ``(N, P)`` labels, or ``None``.
+
+    An emotion model reads its posterior; a blind model its linear probe on the detached latent
+    (``learner.probe``), which never feeds the policy.
+    """
+    if learner.wm.P:
+        return state.emotion.argmax(-1).cpu().numpy()
+    probe = getattr(learner, "probe", None)
+    if probe is None:
+        return None
+    with torch.no_grad():
+        return probe(learner.wm.features(state.detach())).argmax(-1).cpu().numpy()
+
+
 def _reset_single(env, seed):
     out = env.reset(seed=seed)
     if isinstance(out[0], dict) and all(isinstance(v, dict) for v in out[0].values()):
@@ -538,13 +655,14 @@ def _reset_single(env, seed):
     return out
 
 
-def _step_single(env, action: int, seat: str):
+def _step_single(env, action: int, seat: str, with_reward: bool = False):
     if hasattr(env, "possible_agents"):
         agent = env.agents[0]
         o, r, te, tr, i = env.step({agent: action})
-        return o[agent], i[agent], not env.agents
+        out = o[agent], i[agent], not env.agents
+        return (*out, float(r[agent])) if with_reward else out
     o, r, te, tr, i = env.step(action)
-    return o, i, te or tr
+    return (o, i, te or tr, float(r)) if with_reward else (o, i, te or tr)
 
 
 def _bar_position() -> int:

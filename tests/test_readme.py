@@ -19,7 +19,8 @@ def test_readme_has_python_snippets():
 
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_readme_python_snippet_runs_as_written(index, capsys):
+def test_readme_python_snippet_runs_as_written(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what a snippet writes stays out of the repository
     matplotlib.use("Agg")
     exec(compile(SNIPPETS[index], f"README.md snippet {index}", "exec"), {"__name__": "readme"})
 

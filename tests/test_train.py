@@ -52,6 +52,14 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
                 "world_model/partner_act_accuracy", "actor/entropy"):
         assert tag in scalars, f"{tag} missing from {sorted(scalars)}"
         assert all(math.isfinite(e.value) for e in acc.Scalars(tag)), tag
+    # held-out populations and the references at every evaluation, each step logged once
+    for tag in ("eval/stoic/episode_return", "eval/reference/random", "eval/reference/greedy",
+                "eval/reference/oracle", "eval/normalised_return", "eval/stoic/normalised_return"):
+        steps = [e.step for e in acc.Scalars(tag)]
+        assert len(steps) >= 2 and len(set(steps)) == len(steps), (tag, steps)
+    assert (acc.Scalars("eval/reference/oracle")[0].value
+            > acc.Scalars("eval/reference/random")[0].value)
+    assert "custom_scalars__config__" in acc.Tags()["tensors"]
     images = set(acc.Tags()["images"])
     assert {"eval/emotion_prediction", "eval/video"} <= images
     texts = {t.split("/text_summary")[0] for t in acc.Tags()["tensors"]}
@@ -59,6 +67,25 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
     # a finished run extends with a larger budget (its replay grows, nothing is lost)
     train("--resume", str(run), "--steps", "480")
     assert json.loads((run / "results.json").read_text())["step"] >= 480
+
+
+def test_evaluation_is_deterministic_and_leaves_the_training_rng_alone(tmp_path):
+    import torch
+
+    from lewm_rl import train as T
+
+    cfg = T.resolved(T.TrainConfig(num_envs=2, eval_episodes=8, prefill=16, seq_len=8,
+                                   progress=False, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                   dreamer=T.DreamerConfig(hidden=32)))
+    trainer = T.Trainer(cfg, tmp_path)
+    returns = []
+    for seed in range(4):  # whatever the global generator holds
+        torch.manual_seed(seed)
+        before = torch.get_rng_state()
+        returns.append(trainer._eval_returns("default"))
+        assert torch.equal(before, torch.get_rng_state())
+    assert len(set(returns)) == 1, returns
 
 
 def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):

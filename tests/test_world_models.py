@@ -163,6 +163,21 @@ def test_save_load_round_trip_and_seeded_determinism(tmp_path, negotiation_batch
         build("lewm", dataclasses.replace(SMALL, deter=16)).load_weights(path)
 
 
+@pytest.mark.parametrize("kind", ["lewm", "blind"])
+def test_save_then_load_rebuilds_the_model_with_its_spaces(tmp_path, negotiation_batch, kind):
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    wm = build(kind, seed=3)
+    wm.save(tmp_path / "wm.pt")
+    other = EmotionalWorldModel.load(tmp_path / "wm.pt")
+    assert other.config == wm.config and other.labels == wm.labels
+    assert other.observation_space == wm.observation_space
+    assert other.action_space == wm.action_space and other.behaviour_key == "partner_act"
+    l1, _ = wm.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    l2, _ = other.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    assert l1.item() == l2.item()
+
+
 def test_fit_step_skips_non_finite_loss(negotiation_batch):
     wm = build("lewm")
     opt = make_optimizer(wm)

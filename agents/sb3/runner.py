@@ -229,3 +229,19 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
          "world_model": "none" if config.agent == "ppo" else config.world_model,
          "env": config.env, "seed": config.seed, **results}, indent=2))
     return results
+
+
+def load_models(run_dir: str | Path, config: TrainConfig, device: str = "cpu"):
+    """An SB3 run's ``(PPO model, world model or None)``: SB3's own ``load`` of
+    ``sb3_model.zip``, and :meth:`EmotionalWorldModel.load` of ``world_model.pt``."""
+    from lewm_rl.checkpoint import CheckpointError
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    run_dir = Path(run_dir)
+    path = run_dir / "sb3_model.zip"
+    if not path.is_file():
+        raise CheckpointError(f"no SB3 model at {path} (an SB3 run writes it when it ends)")
+    model = PPO.load(path, device=device)
+    wm_path = run_dir / "world_model.pt"
+    wm = EmotionalWorldModel.load(wm_path, map_location=device) if wm_path.is_file() else None
+    return model, wm
