@@ -10,6 +10,7 @@ Examples::
 
     python -m lewm_rl.evaluate runs/SocialNegotiation-v0__dreamer__s0__20250101-120000/lewm
     python -m lewm_rl.evaluate RUN_DIR --episodes 256 --population volatile --render ansi
+    python -m lewm_rl.evaluate RUN_DIR --play      # take the learner's seat yourself
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class EvaluateConfig:
     """Partner population (default: the training one, then each held-out one)."""
     render: Literal["ansi"] | None = None
     """ansi: also print one evaluation episode's transcript."""
+    play: bool = False
+    """Take the learner's seat yourself instead (python -m lewm_rl.play): against the env's
+    partner, or on a PettingZoo env against this run's agent."""
     device: str = "cpu"
     """Torch device."""
 
@@ -144,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     c = run.config
+    if cfg.play:
+        from lewm_rl.play import PlayConfig, play
+
+        try:
+            play(PlayConfig(env=c.env, run=cfg.run_dir, population=cfg.population or c.population))
+        except (KeyboardInterrupt, EOFError):
+            print()
+        return 0
     episodes = cfg.episodes or c.eval_episodes
     pops = ([cfg.population] if cfg.population
             else list(dict.fromkeys((c.population, *c.eval_populations))))

@@ -15,6 +15,13 @@ def hyperparameter_table(config: dict[str, Any]) -> str:
     return "|param|value|\n|-|-|\n" + rows
 
 
+def hparams(config: dict[str, Any]) -> dict[str, Any]:
+    """A (flattened) config as ``SummaryWriter.add_hparams`` takes it: numbers, strings and bools
+    stay, anything else (tuples, ``None``) becomes its string."""
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+            for k, v in sorted(_flatten(config).items())}
+
+
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -51,6 +58,47 @@ def emotion_figure(predicted: np.ndarray | None, true: np.ndarray, names: Sequen
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def what_if_figure(probs: np.ndarray, emotion_names: Sequence[str],
+                   behaviour_names: Sequence[str], title: str):
+    """The partner's predicted response with its emotion forced to each class.
+
+    Args:
+        probs: ``(K, A)`` predicted probability of each response (columns) per forced emotion.
+        emotion_names: ``K`` names; behaviour_names: ``A`` names (e.g. none, counter, accept,
+            walk_away; ``none`` is not drawn).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
+    shown = [i for i, n in enumerate(behaviour_names) if n != "none"]
+    width = 0.8 / max(len(shown), 1)
+    x = np.arange(len(emotion_names))
+    for j, i in enumerate(shown):
+        ax.bar(x + (j - (len(shown) - 1) / 2) * width, probs[:, i], width,
+               label=behaviour_names[i])
+    ax.set_xticks(x, emotion_names, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("predicted probability")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def label_frame(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` ``(H, W, 3)`` with ``text`` written on a dark band along its top."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, image.width, 12), fill=(20, 20, 20))
+    draw.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(image)
 
 
 def gif_summary(tag: str, frames: Sequence[np.ndarray], fps: int = 2):

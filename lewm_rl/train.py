@@ -468,7 +468,10 @@ class Trainer:
         greedy,oracle}``, computed once per run) and ``normalised_return`` (random 0, oracle 1).
         """
         if self._last_eval is not None and self._last_eval[0] == self.step:
-            return self._last_eval[1]  # this step is evaluated already: not logged twice
+            out = self._last_eval[1]  # this step is evaluated already: not logged twice
+            if final:
+                self._log_hparams(out)
+            return out
         out: dict[str, float] = {}
         for i, pop in enumerate(self._eval_populations):
             prefix = "eval" if i == 0 else f"eval/{pop}"
@@ -482,9 +485,19 @@ class Trainer:
         for k, v in out.items():
             self.writer.add_scalar(k, v, self.step)
         self._eval_media()
-        self.writer.flush()
         self._last_eval = (self.step, out)
+        if final:
+            self._log_hparams(out)
+        self.writer.flush()
         return out
+
+    def _log_hparams(self, figures: dict[str, float]) -> None:
+        """The HParams tab: this run's flattened config beside its final figures."""
+        from lewm_rl.tensorboard import hparams
+
+        self.writer.add_hparams(hparams(config_to_dict(self.config)),
+                                {f"hparam/{k}": v for k, v in figures.items()}, run_name=".",
+                                global_step=self.step)
 
     @property
     def _eval_populations(self) -> list[str]:
@@ -523,8 +536,10 @@ class Trainer:
         return out
 
     def _eval_media(self) -> None:
-        """One rendered evaluation episode: emotion figure, ansi transcript, GIF of rgb frames."""
-        from lewm_rl.tensorboard import emotion_figure, gif_summary
+        """One rendered evaluation episode: emotion figure, transcript (with each step's reward
+        and the model's read of the emotion beside the true one), a labelled GIF, and the
+        what-if figure (emotion models)."""
+        from lewm_rl.tensorboard import emotion_figure, gif_summary, label_frame
 
         c = self.config
         seat = self.adapter.seats[0]
@@ -533,31 +548,64 @@ class Trainer:
             ansi, rgb = (self._make_render_env(m) for m in ("ansi", "rgb_array"))
         except Exception:  # noqa: BLE001 - an env without renders simply logs no media
             return
+        names = self.adapter.emotion_names
         o1, i1 = _reset_single(ansi, EVAL_SEED)
         _reset_single(rgb, EVAL_SEED)
         carry, first = None, True
         generator = self._eval_generator()
-        frames, true, pred = [rgb.render()], [], []
+        frames, true, pred, rows = [label_frame(rgb.render(), "t=0")], [], [], []
+        what_if_state = None
         done = False
         while not done:
             obs = {k: np.asarray(v)[None] for k, v in o1.items()}
             tobs = to_tensor_obs(obs, ln.wm.mods, ln.device)
             a, carry = ln.agent.act(carry, tobs, torch.tensor([first], device=ln.device),
                                    explore=False, generator=generator)
-            true.append(np.asarray(i1["emotion"]).ravel()[0])
-            if ln.wm.P:
-                pred.append(carry[0].emotion[0, 0].cpu().numpy())
-            o1, i1, done = _step_single(ansi, int(a[0]), seat)
+            t = len(true)
+            if t <= 2:  # the what-if start: the belief two steps into the first deal
+                what_if_state = carry[0]
+            label = int(np.asarray(i1["emotion"]).ravel()[0])  # for the figures only
+            true.append(label)
+            dist = _emotion_distribution(ln, carry[0])
+            if dist is not None:
+                pred.append(dist)
+            o1, i1, done, reward = _step_single(ansi, int(a[0]), seat, with_reward=True)
             _step_single(rgb, int(a[0]), seat)
-            frames.append(rgb.render())
+            read = names[int(np.argmax(dist))] if dist is not None else "-"
+            rows.append(f"| {t} | {reward:.3f} | {read} | {names[label]} |")
+            frames.append(label_frame(rgb.render(), f"t={t + 1} r={reward:.2f} "
+                                                    f"true {names[label]} read {read}"))
             first = False
-        fig = emotion_figure(np.stack(pred) if pred else None, np.array(true),
-                             self.adapter.emotion_names,
+        fig = emotion_figure(np.stack(pred) if pred else None, np.array(true), names,
                              f"{c.world_model}: predicted (blue) vs true emotion")
         self.writer.add_figure("eval/emotion_prediction", fig, self.step)
-        self.writer.add_text("eval/transcript", "```\n" + ansi.render() + "\n```", self.step)
+        table = "| step | reward | model reads | true emotion |\n|-|-|-|-|\n" + "\n".join(rows)
+        self.writer.add_text("eval/transcript", "```\n" + ansi.render() + "\n```\n\n" + table,
+                             self.step)
         self.writer._get_file_writer().add_summary(gif_summary("eval/video", frames[:48]),
                                                    self.step)
+        if ln.wm.P and ln.wm.behaviour_key is not None and what_if_state is not None:
+            self._what_if(ln, what_if_state)
+
+    def _what_if(self, ln: Learner, state) -> None:
+        """The predicted partner response one step ahead, from a fixed evaluation state, with
+        the partner's emotion forced to each class (the agent's mode action)."""
+        from lewm_rl.tensorboard import what_if_figure
+        from lewm_rl.world_models import EmotionIntervention
+
+        wm, samples = ln.wm, 32
+        start = state[0:1].map(lambda x: x.expand(samples, *x.shape[1:]))  # (samples, ...)
+        act = ln.agent.policy(wm.features(start)).probs.argmax(-1)
+        probs = []
+        with torch.no_grad():
+            for k in range(wm.K):
+                traj = wm.imagine(start, lambda f, act=act: act, 1, EmotionIntervention(k, step=1),
+                                  generator=self._eval_generator())
+                probs.append(traj.behaviour[1, :, 0].mean(0).cpu().numpy())  # (classes,)
+        fig = what_if_figure(np.stack(probs), self.adapter.emotion_names,
+                             _behaviour_names(wm.behaviour_key, len(probs[0])),
+                             f"{self.config.world_model}: what if the partner felt ...")
+        self.writer.add_figure("eval/what_if", fig, self.step)
 
     def _make_render_env(self, mode: str):
         import gymnasium as gym
@@ -647,6 +695,27 @@ def emotion_readout(learner, state) -> np.ndarray | None:
         return probe(learner.wm.features(state.detach())).argmax(-1).cpu().numpy()
 
 
+def _emotion_distribution(learner, state) -> np.ndarray | None:
+    """The first partner's emotion distribution ``(K,)`` as a learner reads it (posterior, or a
+    blind model's probe), for the figures; ``None`` if it reads none."""
+    if learner.wm.P:
+        return state.emotion[0, 0].cpu().numpy()
+    probe = getattr(learner, "probe", None)
+    if probe is None:
+        return None
+    with torch.no_grad():
+        return torch.softmax(probe(learner.wm.features(state.detach()))[0, 0], -1).cpu().numpy()
+
+
+def _behaviour_names(key: str, classes: int) -> tuple[str, ...]:
+    if key == "partner_act":
+        from lewm_rl.envs.negotiation_core import ACTS
+
+        if len(ACTS) == classes:
+            return ACTS
+    return tuple(str(i) for i in range(classes))
+
+
 def _reset_single(env, seed):
     out = env.reset(seed=seed)
     if isinstance(out[0], dict) and all(isinstance(v, dict) for v in out[0].values()):
@@ -732,8 +801,44 @@ def _compare(config: TrainConfig) -> int:
         procs.append(_spawn(run, config.steps, i, config.progress))
     print(f"training lewm and blind into {run.parent}; watch: tensorboard --logdir "
           f"{config.logdir}", file=sys.stderr)
-    codes = [p.wait() for p in procs]
+    t0, wall = time.perf_counter(), {}
+    while len(wall) < len(procs):
+        for kind, p in zip(("lewm", "blind"), procs, strict=True):
+            if kind not in wall and p.poll() is not None:
+                wall[kind] = time.perf_counter() - t0
+        time.sleep(0.2)
+    codes = [p.returncode for p in procs]
+    if not any(codes):
+        print(compare_table({k: run.parent / k for k in ("lewm", "blind")}, wall))
     return next((c for c in codes if c), 0)
+
+
+def compare_table(runs: dict[str, Path], wall: dict[str, float] | None = None) -> str:
+    """A markdown table of a ``--compare`` run's final figures, LEWM beside blind.
+
+    Rows: evaluation return per population, normalised return, emotion accuracy (every model's
+    read-out on evaluation episodes), wall time; the last column is lewm - blind.
+
+    Args:
+        runs: ``{"lewm": run_dir, "blind": run_dir}``, each holding ``results.json``.
+        wall: wall-clock seconds per run.
+    """
+    results = {k: json.loads((d / "results.json").read_text()) for k, d in runs.items()}
+    keys = [k for k in results["lewm"] if k.startswith("eval/") and "/reference/" not in k
+            and (k.endswith("episode_return") or k.endswith("normalised_return")
+                 or k.endswith("emotion_accuracy"))]
+    rows = [(k, results["lewm"].get(k), results["blind"].get(k)) for k in keys]
+    if wall:
+        rows.append(("wall time (s)", wall.get("lewm"), wall.get("blind")))
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    lines = ["| | lewm | blind | lewm - blind |", "|---|---|---|---|"]
+    for name, a, b in rows:
+        diff = None if a is None or b is None else a - b
+        lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(diff)} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,8 +60,10 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
     assert (acc.Scalars("eval/reference/oracle")[0].value
             > acc.Scalars("eval/reference/random")[0].value)
     assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    assert {"hparam/eval/episode_return", "hparam/eval/stoic/normalised_return",
+            "eval/emotion_accuracy", "eval/emotion_macro_f1"} <= scalars
     images = set(acc.Tags()["images"])
-    assert {"eval/emotion_prediction", "eval/video"} <= images
+    assert {"eval/emotion_prediction", "eval/video", "eval/what_if"} <= images
     texts = {t.split("/text_summary")[0] for t in acc.Tags()["tensors"]}
     assert {"hyperparameters", "eval/transcript"} <= texts
     # a finished run extends with a larger budget (its replay grows, nothing is lost)
@@ -92,6 +94,8 @@ def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):
     proc = train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
                  "--eval-populations")
     assert "%|" not in proc.stderr, "--no-progress drew progress bars in the children"
+    assert "| eval/episode_return |" in proc.stdout and "lewm - blind" in proc.stdout
+    assert "| wall time (s) |" in proc.stdout and "| eval/emotion_accuracy |" in proc.stdout
     parents = list(tmp_path.iterdir())
     assert len(parents) == 1
     assert sorted(p.name for p in parents[0].iterdir()) == ["blind", "lewm"]
