@@ -361,6 +361,8 @@ def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
     assert expected <= scalars, expected - scalars
     curve = [e.step for e in acc.Scalars("eval/episode_return")]
     assert curve[-1] == 400 and curve == sorted(curve)
+    held_out = [e.step for e in acc.Scalars("eval/stoic/episode_return")]
+    assert held_out == curve  # held-out populations at every evaluation, each step once
     assert all(math.isfinite(e.value) for tag in expected for e in acc.Scalars(tag))
 
 

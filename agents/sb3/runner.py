@@ -11,7 +11,8 @@ ppo-imagination``).
 
 ``config.steps`` counts *real* env steps, prefill included, for every agent. Everything is logged
 by SB3's logger into ``run_dir`` (TensorBoard), at real env steps for the keys the bridges write
-(``eval/episode_return`` on the fixed seeds ``EVAL_SEED + i``, ``train/episode_return``,
+(``eval/episode_return`` on the fixed seeds ``EVAL_SEED + i``, and each held-out population's
+``eval/{population}/episode_return`` at every evaluation, ``train/episode_return``,
 ``world_model/*``, ``imag/return``); SB3's own keys (``train/loss``, ``rollout/*``, ``time/*``) are
 at SB3's ``num_timesteps``, which for ``ppo-imagination`` counts imagined steps.
 """
@@ -206,20 +207,19 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
         return float(np.mean(evaluate(model, lambda: make_eval(population),
                                       config.eval_episodes, EVAL_SEED)))
 
-    evaluator = RealEvalCallback(eval_returns, config.eval_every, real_steps)
+    def held_out() -> dict[str, float]:  # at every evaluation, so their charts are curves
+        return {f"eval/{p}/episode_return": eval_returns(p) for p in config.eval_populations}
+
+    evaluator = RealEvalCallback(eval_returns, config.eval_every, real_steps, extra_fn=held_out)
     if total > 0:
         model.learn(total, callback=[*callbacks, evaluator], progress_bar=config.progress,
                     reset_num_timesteps=reset)
     step = int(real_steps())
-    fresh: dict[str, float] = {}
     if evaluator.history and evaluator.history[-1][0] == step:  # just evaluated (deterministic)
-        results = {"eval/episode_return": evaluator.history[-1][1]}
+        results = {"eval/episode_return": evaluator.history[-1][1], **evaluator.last_extras}
     else:
-        results = fresh = {"eval/episode_return": eval_returns()}
-    for population in config.eval_populations:
-        fresh[f"eval/{population}/episode_return"] = eval_returns(population)
-    results.update(fresh)
-    write_scalars(logger, fresh, step)
+        results = {"eval/episode_return": eval_returns(), **held_out()}
+        write_scalars(logger, results, step)
     model.save(run_dir / "sb3_model.zip")
     if wm is not None:
         wm.save(run_dir / "world_model.pt")
