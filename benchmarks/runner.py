@@ -126,21 +126,11 @@ SCRIPTED = ("oracle", "greedy", "random")
 def scripted_references(env_id: str, population: str, episodes: int) -> dict[str, float]:
     """Mean evaluation return of the scripted agents (random, greedy, oracle) on the fixed
     evaluation seeds, against ``population``."""
-    import gymnasium as gym
-
-    from lewm_rl.agents.baselines import make_policy
-    from lewm_rl.evaluation import run_policy
+    from lewm_rl.evaluation import reference_returns
     from lewm_rl.train import EVAL_SEED
 
-    n = gym.make(env_id).action_space.n
-    out = {}
-    for name in SCRIPTED:
-        policy = make_policy(name, env_id, seed=0, n_actions=n)
-        log = run_policy(env_id, policy, episodes, seed=EVAL_SEED, num_envs=min(episodes, 64),
-                         env_kwargs={"population": population})
-        out[name] = float(np.mean(log.returns))
-    return out
-
+    return reference_returns(env_id, episodes, EVAL_SEED, {"population": population},
+                             num_envs=min(episodes, 64))
 
 
 def command_line(module: str, config: Any, names: Iterable[str] = ()) -> str:

@@ -47,8 +47,11 @@ SUBJECTIVE_TWIN: dict[str, str] = {
 }
 OBJECTIVE_TWIN: dict[str, str] = {v: k for k, v in SUBJECTIVE_TWIN.items()}
 
-_NEGOTIATION_STEPS = 4 * 6
-_PUBLIC_GOODS_STEPS = 20
+# No fixed registry time limit: every env ends by itself within a bound that follows its
+# arguments (n_deals * round_limit steps, n_rounds rounds); a fixed limit truncated n_deals=8 at
+# step 24. Pass gym.make(..., max_episode_steps=N) for a shorter limit of your own.
+_NEGOTIATION_STEPS: int | None = None
+_PUBLIC_GOODS_STEPS: int | None = None
 
 
 def _register() -> None:

@@ -212,7 +212,8 @@ class SocialNegotiationEnv(CoreEnv):
     ## Episode End
 
     Terminates after the last deal closes (at most ``n_deals * round_limit`` = 24 steps with the
-    defaults; the registry's time limit equals that bound).
+    defaults). The registry sets no time limit of its own, so the bound
+    follows ``n_deals`` and ``round_limit``.
 
     ## Labels
 

@@ -187,7 +187,8 @@ class PublicGoodsEnv(CoreEnv):
 
     ## Episode End
 
-    Terminates after ``n_rounds`` rounds (20; the registry's time limit equals that bound).
+    Terminates after ``n_rounds`` rounds (default 20). The registry sets no time limit of its
+    own, so the bound follows ``n_rounds``.
 
     ## Labels
 

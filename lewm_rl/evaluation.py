@@ -189,3 +189,49 @@ def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """Fraction of runs whose normalised score exceeds each threshold ``tau`` (Agarwal et al.)."""
     scores = np.asarray(scores, dtype=float).ravel()
     return (scores[None, :] > np.asarray(taus)[:, None]).mean(1)
+
+
+REFERENCES: tuple[str, ...] = ("random", "greedy", "oracle")
+"""The scripted reference policies (``lewm_rl.agents.baselines``): reference lines, not bounds."""
+
+
+def reference_returns(
+    env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None,
+    num_envs: int | None = None,
+) -> dict[str, float]:
+    """Mean return of each scripted reference on the evaluation seeds ``seed + i``.
+
+    With ``num_envs = episodes`` (the default) sub-env ``i`` plays seed ``seed + i`` once, as the
+    training loop's evaluation does, so the references and a learner meet the same partners.
+
+    Returns:
+        ``{"random": ..., "greedy": ..., "oracle": ...}``; empty for an env without scripted
+        references (a PettingZoo module).
+    """
+    per_episode = reference_episode_returns(env_id, episodes, seed, env_kwargs, num_envs)
+    return {name: float(np.mean(r)) for name, r in per_episode.items()}
+
+
+def reference_episode_returns(
+    env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None,
+    num_envs: int | None = None,
+) -> dict[str, np.ndarray]:
+    """As :func:`reference_returns`, each reference's ``(episodes,)`` returns."""
+    from lewm_rl.agents.baselines import make_policy
+    from lewm_rl.envs import GYM_ENV_IDS
+
+    if env_id not in GYM_ENV_IDS:
+        return {}
+    n_actions = int(gym.make(env_id).action_space.n)
+    out = {}
+    for name in REFERENCES:
+        policy = make_policy(name, env_id, seed=0, n_actions=n_actions)
+        log = run_policy(env_id, policy, episodes, seed=seed, num_envs=num_envs or episodes,
+                         env_kwargs=env_kwargs)
+        out[name] = np.asarray(log.returns)
+    return out
+
+
+def normalised(value: float, references: dict[str, float]) -> float:
+    """``value`` on the scale random = 0, oracle = 1."""
+    return (value - references["random"]) / max(references["oracle"] - references["random"], 1e-9)

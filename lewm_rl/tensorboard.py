@@ -15,6 +15,13 @@ def hyperparameter_table(config: dict[str, Any]) -> str:
     return "|param|value|\n|-|-|\n" + rows
 
 
+def hparams(config: dict[str, Any]) -> dict[str, Any]:
+    """A (flattened) config as ``SummaryWriter.add_hparams`` takes it: numbers, strings and bools
+    stay, anything else (tuples, ``None``) becomes its string."""
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+            for k, v in sorted(_flatten(config).items())}
+
+
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -53,6 +60,47 @@ def emotion_figure(predicted: np.ndarray | None, true: np.ndarray, names: Sequen
     return fig
 
 
+def what_if_figure(probs: np.ndarray, emotion_names: Sequence[str],
+                   behaviour_names: Sequence[str], title: str):
+    """The partner's predicted response with its emotion forced to each class.
+
+    Args:
+        probs: ``(K, A)`` predicted probability of each response (columns) per forced emotion.
+        emotion_names: ``K`` names; behaviour_names: ``A`` names (e.g. none, counter, accept,
+            walk_away; ``none`` is not drawn).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
+    shown = [i for i, n in enumerate(behaviour_names) if n != "none"]
+    width = 0.8 / max(len(shown), 1)
+    x = np.arange(len(emotion_names))
+    for j, i in enumerate(shown):
+        ax.bar(x + (j - (len(shown) - 1) / 2) * width, probs[:, i], width,
+               label=behaviour_names[i])
+    ax.set_xticks(x, emotion_names, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("predicted probability")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def label_frame(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` ``(H, W, 3)`` with ``text`` written on a dark band along its top."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, image.width, 12), fill=(20, 20, 20))
+    draw.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
 def gif_summary(tag: str, frames: Sequence[np.ndarray], fps: int = 2):
     """An image summary holding an animated GIF of ``frames`` (TensorBoard plays it).
 
@@ -68,3 +116,25 @@ def gif_summary(tag: str, frames: Sequence[np.ndarray], fps: int = 2):
     h, w = np.asarray(frames[0]).shape[:2]
     image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
     return Summary(value=[Summary.Value(tag=tag, image=image)])
+
+
+def comparison_layout(populations: Sequence[str]) -> dict[str, dict[str, list]]:
+    """A custom-scalars layout: per population, one chart of the learners' evaluation return with
+    the scripted references, and one of the normalised return (random = 0, oracle = 1).
+
+    Custom-scalars charts draw every run in the logdir, so a ``--compare`` run shows LEWM, blind
+    and the references together (``add_custom_scalars(layout)``; tags are regular expressions).
+
+    Args:
+        populations: the training population first, then the held-out ones.
+    """
+    charts: dict[str, list] = {}
+    for i, pop in enumerate(populations):
+        prefix = "eval" if i == 0 else f"eval/{pop}"
+        charts[f"{pop}: return and references"] = [
+            "Multiline", [f"^{prefix}/episode_return$", f"^{prefix}/reference/"]]
+        charts[f"{pop}: normalised return (random 0, oracle 1)"] = [
+            "Multiline", [f"^{prefix}/normalised_return$"]]
+    charts["emotion on evaluation episodes"] = [
+        "Multiline", ["^eval/emotion_accuracy$", "^eval/emotion_macro_f1$"]]
+    return {"LEWM vs blind": charts}

@@ -34,7 +34,10 @@ from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.checkpoint import CheckpointError, load, save_atomic
 from lewm_rl.data.replay import SequenceReplay, to_torch
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
+from lewm_rl.evaluation import normalised, reference_returns
+from lewm_rl.metrics import f1_scores
 from lewm_rl.world_models import (
+    EmotionalWorldModel,
     WorldModelConfig,
     build_world_model,
     explained,
@@ -43,6 +46,7 @@ from lewm_rl.world_models import (
 )
 from lewm_rl.world_models.codec import to_tensor_obs
 from lewm_rl.world_models.config import Kind
+from lewm_rl.world_models.probe import EmotionProbe
 
 EVAL_SEED = 1_000_000_000
 """Evaluation episodes are seeded ``EVAL_SEED + i``: fixed, and never used for training."""
@@ -80,7 +84,7 @@ class TrainConfig:
     annotation_noise: float = 0.1
     """Annotator noise of the labels that train the emotion heads."""
     eval_populations: tuple[str, ...] = ("volatile", "stoic")
-    """Held-out partner populations, evaluated at the end of training."""
+    """Held-out partner populations, evaluated at every evaluation beside the training one."""
     shared_parameters: bool = False
     """PettingZoo: one world model and agent shared by all learner seats."""
     prefill: int = 1_000
@@ -132,6 +136,10 @@ class TrainConfig:
             raise ValueError(f"--train-ratio must be > 0, got {self.train_ratio}")
         if self.prefill < 0:
             raise ValueError(f"--prefill must be >= 0, got {self.prefill}")
+        if self.agent == "dreamer" and self.prefill < self.seq_len * self.num_envs:
+            raise ValueError(f"--prefill must be >= --seq-len x --num-envs = "
+                             f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
+                             f"before the first update), got {self.prefill}")
         if self.compare and self.agent == "ppo":
             raise ValueError("--compare trains lewm and blind world models; --agent ppo uses none "
                              "(allowed with --compare: dreamer, ppo-belief, ppo-imagination)")
@@ -167,6 +175,15 @@ class TrainingError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------
+def build_models(config: TrainConfig, adapter, seat: str, device: str
+                 ) -> tuple[EmotionalWorldModel, DreamerAgent]:
+    """The world model and Dreamer agent of ``seat``, as a run builds them (weights fresh)."""
+    wm = build_world_model(config.wm, adapter.observation_space(seat), adapter.action_space(seat),
+                           adapter.emotion_space(seat), adapter.emotion_names,
+                           adapter.behaviour_key).to(device)
+    return wm, DreamerAgent(wm, config.dreamer)
+
+
 class Learner:
     """A world model, its optimiser, an agent and a replay buffer serving one or more seats."""
 
@@ -175,11 +192,11 @@ class Learner:
         seat = seats[0]
         obs_space = adapter.observation_space(seat)
         emotion_space = adapter.emotion_space(seat)
-        self.wm = build_world_model(config.wm, obs_space, adapter.action_space(seat),
-                                    emotion_space, adapter.emotion_names,
-                                    adapter.behaviour_key).to(device)
+        self.wm, self.agent = build_models(config, adapter, seat, device)
         self.wm_opt = make_optimizer(self.wm)
-        self.agent = DreamerAgent(self.wm, config.dreamer)
+        # A blind model's emotion read-out, for the charts only: never an input of the policy.
+        self.probe = (None if self.wm.P else EmotionProbe(
+            self.wm.feature_dim, self.wm.labels.partners, self.wm.labels.classes).to(device))
         streams = adapter.num_envs * len(seats)
         self.replay = SequenceReplay.for_spaces(
             max(config.steps + config.prefill, 4 * config.seq_len) * len(seats) + streams,
@@ -189,13 +206,16 @@ class Learner:
 
     def state_dict(self) -> dict[str, Any]:
         return {"wm": self.wm.state_dict(), "wm_opt": self.wm_opt.state_dict(),
-                "agent": self.agent.state_dict(), "replay": self.replay.state_dict()}
+                "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
+                **({"probe": self.probe.full_state_dict()} if self.probe is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
         self.wm_opt.load_state_dict(state["wm_opt"])
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])
+        if self.probe is not None and "probe" in state:
+            self.probe.load_full_state_dict(state["probe"])
 
 
 def _concat_seats(per_seat: dict[str, dict[str, np.ndarray]], seats) -> dict[str, np.ndarray]:
@@ -231,6 +251,7 @@ class Trainer:
         self.env_seed = c.seed * 100_003
         self.metrics: dict[str, list[float]] = {}
         self.writer = None
+        self._last_eval: tuple[int, dict[str, float]] | None = None
 
     # -- persistence ----------------------------------------------------------------------------
     @property
@@ -287,7 +308,7 @@ class Trainer:
     def run(self) -> dict[str, float]:
         from torch.utils.tensorboard import SummaryWriter
 
-        from lewm_rl.tensorboard import hyperparameter_table
+        from lewm_rl.tensorboard import comparison_layout, hyperparameter_table
 
         c = self.config
         resuming = self.checkpoint_path.exists()
@@ -298,6 +319,7 @@ class Trainer:
             self.writer.add_text("hyperparameters", hyperparameter_table(config_to_dict(c)))
             for ln in self.learners:
                 self.writer.add_text("world_model/architecture", explained(ln.wm))
+            self.writer.add_custom_scalars(comparison_layout(self._eval_populations))
         obs, info = self.adapter.reset(seed=self.env_seed)
         n = self.adapter.num_envs
         seats = self.adapter.seats
@@ -429,54 +451,95 @@ class Trainer:
                 self.log(k, v)
             for k, v in ln.agent.update(states, generator=self.torch_gen).items():
                 self.log(k, v)
+            if ln.probe is not None:  # detached features: the probe trains nothing else
+                for k, v in ln.probe.update(ln.wm.features(states.detach()),
+                                            batch[c.wm.label_key]).items():
+                    self.log(k, v)
         self.updates += 1
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, final: bool = False) -> dict[str, float]:
-        """Mode actions on fixed evaluation seeds; logs ``eval/...`` and returns the figures."""
-        c = self.config
-        out = {"eval/episode_return": self._eval_returns(c.population)}
-        if final:
-            for pop in c.eval_populations:
-                out[f"eval/{pop}/episode_return"] = self._eval_returns(pop)
+        """Mode actions on fixed evaluation seeds, against the training population and every
+        held-out one; logs ``eval/...`` and returns the figures.
+
+        Deterministic: the latent is sampled from a generator seeded with ``EVAL_SEED``, so the
+        same weights give the same figures (``final`` changes nothing but the caller's intent).
+        Beside each return: the scripted references on the same seeds (``reference/{random,
+        greedy,oracle}``, computed once per run) and ``normalised_return`` (random 0, oracle 1).
+        """
+        if self._last_eval is not None and self._last_eval[0] == self.step:
+            out = self._last_eval[1]  # this step is evaluated already: not logged twice
+            if final:
+                self._log_hparams(out)
+            return out
+        out: dict[str, float] = {}
+        for i, pop in enumerate(self._eval_populations):
+            prefix = "eval" if i == 0 else f"eval/{pop}"
+            figures = self._eval_population(pop)
+            ret = figures["episode_return"]
+            out.update({f"{prefix}/{k}": v for k, v in figures.items()})
+            refs = self._references(pop)
+            out.update({f"{prefix}/reference/{name}": v for name, v in refs.items()})
+            if refs:
+                out[f"{prefix}/normalised_return"] = normalised(ret, refs)
         for k, v in out.items():
             self.writer.add_scalar(k, v, self.step)
         self._eval_media()
+        self._last_eval = (self.step, out)
+        if final:
+            self._log_hparams(out)
         self.writer.flush()
         return out
 
+    def _log_hparams(self, figures: dict[str, float]) -> None:
+        """The HParams tab: this run's flattened config beside its final figures."""
+        from lewm_rl.tensorboard import hparams
+
+        self.writer.add_hparams(hparams(config_to_dict(self.config)),
+                                {f"hparam/{k}": v for k, v in figures.items()}, run_name=".",
+                                global_step=self.step)
+
+    @property
+    def _eval_populations(self) -> list[str]:
+        """The training population first, then the held-out ones (no repeats)."""
+        return list(dict.fromkeys((self.config.population, *self.config.eval_populations)))
+
+    def _eval_generator(self) -> torch.Generator:
+        """A fresh generator for evaluation, so it neither reads nor moves the training RNGs."""
+        return torch.Generator(device=self.config.device).manual_seed(EVAL_SEED)
+
+    def _references(self, population: str) -> dict[str, float]:
+        """The scripted references on the evaluation seeds, cached in ``references.json``."""
+        path = self.run_dir / "references.json"
+        cache = json.loads(path.read_text()) if path.exists() else {}
+        if population not in cache:
+            c = self.config
+            cache[population] = reference_returns(c.env, c.eval_episodes, EVAL_SEED,
+                                                  {**self.env_kwargs, "population": population})
+            path.write_text(json.dumps(cache, indent=2))
+        return cache[population]
+
     def _eval_returns(self, population: str) -> float:
+        return self._eval_population(population)["episode_return"]
+
+    def _eval_population(self, population: str) -> dict[str, float]:
+        """``episode_return``, and the emotion read-out's ``emotion_accuracy`` and
+        ``emotion_macro_f1`` against the true labels of the evaluation episodes."""
         c = self.config
-        kwargs = {**self.env_kwargs, "population": population}
-        adapter = make_adapter(c.env, c.eval_episodes, kwargs)
-        obs, _ = adapter.reset(seed=EVAL_SEED)
-        n = adapter.num_envs
-        seats = adapter.seats
-        carry = {id(ln): None for ln in self.learners}
-        is_first = np.ones(n, dtype=bool)
-        total = np.zeros(n)
-        finished = np.zeros(n, dtype=bool)
-        while not finished.all():
-            actions = {}
-            for ln in self.learners:
-                o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
-                first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)),
-                                        device=ln.device)
-                a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False)
-                a = a.cpu().numpy()
-                for i, s in enumerate(ln.seats):
-                    actions[s] = a[i * n:(i + 1) * n]
-            obs, reward, term, trunc, _ = adapter.step(actions)
-            live = ~finished
-            total[live] += np.mean([reward[s] for s in seats], 0)[live]
-            finished |= term | trunc
-            is_first = np.zeros(n, dtype=bool)
-        adapter.close()
-        return float(total.mean())
+        played = play_episodes(self.learners, c.env, {**self.env_kwargs, "population": population},
+                               c.eval_episodes, c.device)
+        out = {"episode_return": float(played["returns"].mean())}
+        if "emotion_true" in played:
+            f = f1_scores(played["emotion_true"].ravel(), played["emotion_pred"].ravel(),
+                          self.learners[0].wm.labels.classes)
+            out["emotion_accuracy"], out["emotion_macro_f1"] = f["accuracy"], f["macro_f1"]
+        return out
 
     def _eval_media(self) -> None:
-        """One rendered evaluation episode: emotion figure, ansi transcript, GIF of rgb frames."""
-        from lewm_rl.tensorboard import emotion_figure, gif_summary
+        """One rendered evaluation episode: emotion figure, transcript (with each step's reward
+        and the model's read of the emotion beside the true one), a labelled GIF, and the
+        what-if figure (emotion models)."""
+        from lewm_rl.tensorboard import emotion_figure, gif_summary, label_frame
 
         c = self.config
         seat = self.adapter.seats[0]
@@ -485,30 +548,64 @@ class Trainer:
             ansi, rgb = (self._make_render_env(m) for m in ("ansi", "rgb_array"))
         except Exception:  # noqa: BLE001 - an env without renders simply logs no media
             return
+        names = self.adapter.emotion_names
         o1, i1 = _reset_single(ansi, EVAL_SEED)
         _reset_single(rgb, EVAL_SEED)
         carry, first = None, True
-        frames, true, pred = [rgb.render()], [], []
+        generator = self._eval_generator()
+        frames, true, pred, rows = [label_frame(rgb.render(), "t=0")], [], [], []
+        what_if_state = None
         done = False
         while not done:
             obs = {k: np.asarray(v)[None] for k, v in o1.items()}
             tobs = to_tensor_obs(obs, ln.wm.mods, ln.device)
             a, carry = ln.agent.act(carry, tobs, torch.tensor([first], device=ln.device),
-                                   explore=False)
-            true.append(np.asarray(i1["emotion"]).ravel()[0])
-            if ln.wm.P:
-                pred.append(carry[0].emotion[0, 0].cpu().numpy())
-            o1, i1, done = _step_single(ansi, int(a[0]), seat)
+                                   explore=False, generator=generator)
+            t = len(true)
+            if t <= 2:  # the what-if start: the belief two steps into the first deal
+                what_if_state = carry[0]
+            label = int(np.asarray(i1["emotion"]).ravel()[0])  # for the figures only
+            true.append(label)
+            dist = _emotion_distribution(ln, carry[0])
+            if dist is not None:
+                pred.append(dist)
+            o1, i1, done, reward = _step_single(ansi, int(a[0]), seat, with_reward=True)
             _step_single(rgb, int(a[0]), seat)
-            frames.append(rgb.render())
+            read = names[int(np.argmax(dist))] if dist is not None else "-"
+            rows.append(f"| {t} | {reward:.3f} | {read} | {names[label]} |")
+            frames.append(label_frame(rgb.render(), f"t={t + 1} r={reward:.2f} "
+                                                    f"true {names[label]} read {read}"))
             first = False
-        fig = emotion_figure(np.stack(pred) if pred else None, np.array(true),
-                             self.adapter.emotion_names,
+        fig = emotion_figure(np.stack(pred) if pred else None, np.array(true), names,
                              f"{c.world_model}: predicted (blue) vs true emotion")
         self.writer.add_figure("eval/emotion_prediction", fig, self.step)
-        self.writer.add_text("eval/transcript", "```\n" + ansi.render() + "\n```", self.step)
+        table = "| step | reward | model reads | true emotion |\n|-|-|-|-|\n" + "\n".join(rows)
+        self.writer.add_text("eval/transcript", "```\n" + ansi.render() + "\n```\n\n" + table,
+                             self.step)
         self.writer._get_file_writer().add_summary(gif_summary("eval/video", frames[:48]),
                                                    self.step)
+        if ln.wm.P and ln.wm.behaviour_key is not None and what_if_state is not None:
+            self._what_if(ln, what_if_state)
+
+    def _what_if(self, ln: Learner, state) -> None:
+        """The predicted partner response one step ahead, from a fixed evaluation state, with
+        the partner's emotion forced to each class (the agent's mode action)."""
+        from lewm_rl.tensorboard import what_if_figure
+        from lewm_rl.world_models import EmotionIntervention
+
+        wm, samples = ln.wm, 32
+        start = state[0:1].map(lambda x: x.expand(samples, *x.shape[1:]))  # (samples, ...)
+        act = ln.agent.policy(wm.features(start)).probs.argmax(-1)
+        probs = []
+        with torch.no_grad():
+            for k in range(wm.K):
+                traj = wm.imagine(start, lambda f, act=act: act, 1, EmotionIntervention(k, step=1),
+                                  generator=self._eval_generator())
+                probs.append(traj.behaviour[1, :, 0].mean(0).cpu().numpy())  # (classes,)
+        fig = what_if_figure(np.stack(probs), self.adapter.emotion_names,
+                             _behaviour_names(wm.behaviour_key, len(probs[0])),
+                             f"{self.config.world_model}: what if the partner felt ...")
+        self.writer.add_figure("eval/what_if", fig, self.step)
 
     def _make_render_env(self, mode: str):
         import gymnasium as gym
@@ -526,6 +623,99 @@ class Trainer:
         return mod.parallel_env(render_mode=mode, background=others, **self.env_kwargs)
 
 
+def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
+                  device: str = "cpu", seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
+    """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
+
+    The latent is sampled from a generator seeded with ``seed``, so the same weights give the same
+    episodes; the global torch generator is neither read nor moved. The true emotion labels of
+    ``info`` are read only after acting, to score the learners' emotion read-outs.
+
+    Args:
+        learners: objects with ``seats``, ``wm``, ``agent``, ``device`` and optionally ``probe``
+            (:class:`Learner`, or a loaded run's).
+        episodes: ``N``, the number of episodes (and of parallel env copies).
+
+    Returns:
+        ``returns`` ``(N,)`` (mean over seats), and where a learner reads the partners' emotion
+        (its posterior, or a blind model's probe) ``emotion_true`` and ``emotion_pred``
+        ``(M, P)`` over every live step and seat.
+    """
+    adapter = make_adapter(env_id, episodes, env_kwargs)
+    obs, info = adapter.reset(seed=seed)
+    n = adapter.num_envs
+    seats = adapter.seats
+    generator = torch.Generator(device=device).manual_seed(seed)
+    carry = {id(ln): None for ln in learners}
+    is_first = np.ones(n, dtype=bool)
+    total = np.zeros(n)
+    finished = np.zeros(n, dtype=bool)
+    true, pred = [], []
+    while not finished.all():
+        actions = {}
+        for ln in learners:
+            o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
+            first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)), device=ln.device)
+            a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
+                                            generator=generator)
+            read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
+            if read is not None:
+                live = np.concatenate([~finished] * len(ln.seats))
+                labels = np.concatenate([np.asarray(info[s]["emotion"]).reshape(n, -1)
+                                         for s in ln.seats])
+                true.append(labels[live])
+                pred.append(read[live])
+            a = a.cpu().numpy()
+            for i, s in enumerate(ln.seats):
+                actions[s] = a[i * n:(i + 1) * n]
+        obs, reward, term, trunc, info = adapter.step(actions)
+        live = ~finished
+        total[live] += np.mean([reward[s] for s in seats], 0)[live]
+        finished |= term | trunc
+        is_first = np.zeros(n, dtype=bool)
+    adapter.close()
+    out = {"returns": total}
+    if true:
+        out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
+    return out
+
+
+def emotion_readout(learner, state) -> np.ndarray | None:
+    """The partners' current emotion as a learner reads it: ``(N, P)`` labels, or ``None``.
+
+    An emotion model reads its posterior; a blind model its linear probe on the detached latent
+    (``learner.probe``), which never feeds the policy.
+    """
+    if learner.wm.P:
+        return state.emotion.argmax(-1).cpu().numpy()
+    probe = getattr(learner, "probe", None)
+    if probe is None:
+        return None
+    with torch.no_grad():
+        return probe(learner.wm.features(state.detach())).argmax(-1).cpu().numpy()
+
+
+def _emotion_distribution(learner, state) -> np.ndarray | None:
+    """The first partner's emotion distribution ``(K,)`` as a learner reads it (posterior, or a
+    blind model's probe), for the figures; ``None`` if it reads none."""
+    if learner.wm.P:
+        return state.emotion[0, 0].cpu().numpy()
+    probe = getattr(learner, "probe", None)
+    if probe is None:
+        return None
+    with torch.no_grad():
+        return torch.softmax(probe(learner.wm.features(state.detach()))[0, 0], -1).cpu().numpy()
+
+
+def _behaviour_names(key: str, classes: int) -> tuple[str, ...]:
+    if key == "partner_act":
+        from lewm_rl.envs.negotiation_core import ACTS
+
+        if len(ACTS) == classes:
+            return ACTS
+    return tuple(str(i) for i in range(classes))
+
+
 def _reset_single(env, seed):
     out = env.reset(seed=seed)
     if isinstance(out[0], dict) and all(isinstance(v, dict) for v in out[0].values()):
@@ -534,13 +724,14 @@ def _reset_single(env, seed):
     return out
 
 
-def _step_single(env, action: int, seat: str):
+def _step_single(env, action: int, seat: str, with_reward: bool = False):
     if hasattr(env, "possible_agents"):
         agent = env.agents[0]
         o, r, te, tr, i = env.step({agent: action})
-        return o[agent], i[agent], not env.agents
+        out = o[agent], i[agent], not env.agents
+        return (*out, float(r[agent])) if with_reward else out
     o, r, te, tr, i = env.step(action)
-    return o, i, te or tr
+    return (o, i, te or tr, float(r)) if with_reward else (o, i, te or tr)
 
 
 def _bar_position() -> int:
@@ -584,15 +775,16 @@ def _resume(config: TrainConfig) -> int:
                                      run_dir=str(runs[0]), progress=config.progress)
         train(merged)
         return 0
-    procs = [_spawn(run, config.steps, i) for i, run in enumerate(runs)]
+    procs = [_spawn(run, config.steps, i, config.progress) for i, run in enumerate(runs)]
     return next((c for c in [p.wait() for p in procs] if c), 0)
 
 
-def _spawn(run: Path, steps: int, position: int) -> subprocess.Popen:
-    """A child process continuing ``run`` (its progress bar on line ``position``)."""
+def _spawn(run: Path, steps: int, position: int, progress: bool = True) -> subprocess.Popen:
+    """A child process continuing ``run`` (its progress bar, if any, on line ``position``)."""
     env = {**os.environ, "LEWM_BAR_POSITION": str(position)}
     return subprocess.Popen([sys.executable, "-m", "lewm_rl.train", "--resume", str(run),
-                             "--steps", str(steps)], env=env)
+                             "--steps", str(steps), *([] if progress else ["--no-progress"])],
+                            env=env)
 
 
 def _compare(config: TrainConfig) -> int:
@@ -606,11 +798,47 @@ def _compare(config: TrainConfig) -> int:
         cfg = dataclasses.replace(config, world_model=kind, compare=False, run_dir=str(run),
                                   threads=threads)
         (run / "config.json").write_text(json.dumps(config_to_dict(resolved(cfg)), indent=2))
-        procs.append(_spawn(run, config.steps, i))
+        procs.append(_spawn(run, config.steps, i, config.progress))
     print(f"training lewm and blind into {run.parent}; watch: tensorboard --logdir "
           f"{config.logdir}", file=sys.stderr)
-    codes = [p.wait() for p in procs]
+    t0, wall = time.perf_counter(), {}
+    while len(wall) < len(procs):
+        for kind, p in zip(("lewm", "blind"), procs, strict=True):
+            if kind not in wall and p.poll() is not None:
+                wall[kind] = time.perf_counter() - t0
+        time.sleep(0.2)
+    codes = [p.returncode for p in procs]
+    if not any(codes):
+        print(compare_table({k: run.parent / k for k in ("lewm", "blind")}, wall))
     return next((c for c in codes if c), 0)
+
+
+def compare_table(runs: dict[str, Path], wall: dict[str, float] | None = None) -> str:
+    """A markdown table of a ``--compare`` run's final figures, LEWM beside blind.
+
+    Rows: evaluation return per population, normalised return, emotion accuracy (every model's
+    read-out on evaluation episodes), wall time; the last column is lewm - blind.
+
+    Args:
+        runs: ``{"lewm": run_dir, "blind": run_dir}``, each holding ``results.json``.
+        wall: wall-clock seconds per run.
+    """
+    results = {k: json.loads((d / "results.json").read_text()) for k, d in runs.items()}
+    keys = [k for k in results["lewm"] if k.startswith("eval/") and "/reference/" not in k
+            and (k.endswith("episode_return") or k.endswith("normalised_return")
+                 or k.endswith("emotion_accuracy"))]
+    rows = [(k, results["lewm"].get(k), results["blind"].get(k)) for k in keys]
+    if wall:
+        rows.append(("wall time (s)", wall.get("lewm"), wall.get("blind")))
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    lines = ["| | lewm | blind | lewm - blind |", "|---|---|---|---|"]
+    for name, a, b in rows:
+        diff = None if a is None or b is None else a - b
+        lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(diff)} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -618,7 +846,8 @@ def main(argv: list[str] | None = None) -> int:
 
     description = __doc__.split("\n\n")[0] + f" Environments: {', '.join(available_envs())}."
     try:
-        config = tyro.cli(TrainConfig, args=argv, description=description)
+        config = tyro.cli(TrainConfig, args=argv, description=description,
+                          prog="python -m lewm_rl.train")
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:

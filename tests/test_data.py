@@ -144,3 +144,14 @@ def test_pettingzoo_per_agent_layout(tmp_path):
             assert len(data[f"{a}/{key}"]) == n, key
     starts = data["episode_starts"]
     assert list(starts) == list(np.flatnonzero(data["negotiator_0/is_first"]))
+
+
+def test_minari_dataset_recovers_the_env_with_its_kwargs(tmp_path, monkeypatch):
+    # Regression: env_kwargs were lost, so the recovered env had the default population.
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    ds = collect_minari("SocialNegotiation-v0", None, 1, "lewm/negotiation-volatile-v0", seed=0,
+                        env_kwargs={"population": "volatile", "n_deals": 2})
+    for eval_env in (False, True):
+        env = ds.recover_environment(eval_env=eval_env)
+        assert env.unwrapped.population == "volatile"
+        assert env.unwrapped.core.n_deals == 2

@@ -27,10 +27,41 @@ def test_sb3_check_env(env_id):
     sb3_check_env(gym.make(env_id).unwrapped, warn=True)
 
 
-def test_make_without_import_and_registry_time_limit():
+def test_make_without_import():
     env = gym.make("lewm_rl:SocialNegotiation-v0")
-    assert env.spec.max_episode_steps == 24
     assert isinstance(env.unwrapped, lewm_rl.envs.SocialNegotiationEnv)
+
+
+def _lengths(env, action: int, seeds: range) -> list[tuple[int, bool, bool]]:
+    out = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        steps = 0
+        while True:
+            _, _, term, trunc, _ = env.step(action)
+            steps += 1
+            if term or trunc:
+                break
+        out.append((steps, term, trunc))
+    return out
+
+
+def test_episode_length_follows_the_env_arguments_not_a_fixed_registry_limit():
+    # Regression: the registry's fixed 24-step limit truncated n_deals=8 (and n_rounds=30).
+    action = 90  # a hard bargainer: deals often run to the round limit
+    runs = _lengths(gym.make("SocialNegotiation-v0", n_deals=8), action, range(5))
+    assert max(n for n, _, _ in runs) > 24
+    assert all(term and not trunc and n <= 8 * 6 for n, term, trunc in runs), runs
+    runs = _lengths(gym.make("SocialNegotiation-v0", round_limit=10), action, range(5))
+    assert all(term and not trunc for _, term, trunc in runs), runs
+    runs = _lengths(gym.make("PublicGoods-v0", n_rounds=30), 0, range(1))
+    assert runs == [(30, True, False)]
+    vec = gym.make_vec("SocialNegotiation-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       n_deals=8)
+    vec.reset(seed=2)
+    for _ in range(30):
+        _, _, term, trunc, _ = vec.step(np.full(2, action))
+        assert not trunc.any()
 
 
 SECTIONS = ("Description", "Action Space", "Observation Space", "Rewards", "Starting State",
@@ -171,7 +202,7 @@ def test_random_episodes_are_well_formed(env_index, seed, population, noise):
         steps += 1
         if term or trunc:
             break
-        assert steps <= env.spec.max_episode_steps
+        assert steps <= 4 * 6  # the defaults' bound, n_deals * round_limit or n_rounds
     assert np.isfinite(total)
 
 

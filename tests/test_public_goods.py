@@ -33,7 +33,6 @@ def test_registry_and_twins():
     assert set(IDS) <= set(GYM_ENV_IDS)
     assert SUBJECTIVE_TWIN["ObjectivePublicGoods-v0"] == "PublicGoods-v0"
     env = gym.make("lewm_rl:PublicGoods-v0")
-    assert env.spec.max_episode_steps == 20
     assert isinstance(env.unwrapped, PublicGoodsEnv)
     assert env.unwrapped.emotion_space == gym.spaces.MultiDiscrete([7, 7, 7])
     assert env.unwrapped.emotion_names == A.EMOTIONS

@@ -339,6 +339,16 @@ def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
         assert math.isfinite(results[key]) and saved[key] == results[key]
     assert (tmp_path / "sb3_model.zip").is_file()
     assert (tmp_path / "world_model.pt").is_file() == (agent != "ppo")
+    # lewm_rl.load_run: SB3's own load, plus the world model
+    from lewm_rl import load_run
+    from lewm_rl.train import config_to_dict
+
+    (tmp_path / "config.json").write_text(json.dumps(config_to_dict(config)))
+    wm, model, loaded = load_run(tmp_path)
+    assert loaded.agent == agent and hasattr(model, "predict")
+    assert (wm is None) == (agent == "ppo")
+    if wm is not None:
+        assert wm.config.kind == kind
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
@@ -351,6 +361,8 @@ def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
     assert expected <= scalars, expected - scalars
     curve = [e.step for e in acc.Scalars("eval/episode_return")]
     assert curve[-1] == 400 and curve == sorted(curve)
+    held_out = [e.step for e in acc.Scalars("eval/stoic/episode_return")]
+    assert held_out == curve  # held-out populations at every evaluation, each step once
     assert all(math.isfinite(e.value) for tag in expected for e in acc.Scalars(tag))
 
 

@@ -52,8 +52,18 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
                 "world_model/partner_act_accuracy", "actor/entropy"):
         assert tag in scalars, f"{tag} missing from {sorted(scalars)}"
         assert all(math.isfinite(e.value) for e in acc.Scalars(tag)), tag
+    # held-out populations and the references at every evaluation, each step logged once
+    for tag in ("eval/stoic/episode_return", "eval/reference/random", "eval/reference/greedy",
+                "eval/reference/oracle", "eval/normalised_return", "eval/stoic/normalised_return"):
+        steps = [e.step for e in acc.Scalars(tag)]
+        assert len(steps) >= 2 and len(set(steps)) == len(steps), (tag, steps)
+    assert (acc.Scalars("eval/reference/oracle")[0].value
+            > acc.Scalars("eval/reference/random")[0].value)
+    assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    assert {"hparam/eval/episode_return", "hparam/eval/stoic/normalised_return",
+            "eval/emotion_accuracy", "eval/emotion_macro_f1"} <= scalars
     images = set(acc.Tags()["images"])
-    assert {"eval/emotion_prediction", "eval/video"} <= images
+    assert {"eval/emotion_prediction", "eval/video", "eval/what_if"} <= images
     texts = {t.split("/text_summary")[0] for t in acc.Tags()["tensors"]}
     assert {"hyperparameters", "eval/transcript"} <= texts
     # a finished run extends with a larger budget (its replay grows, nothing is lost)
@@ -61,9 +71,31 @@ def test_cli_smoke_writes_tensorboard_and_checkpoint(tmp_path):
     assert json.loads((run / "results.json").read_text())["step"] >= 480
 
 
+def test_evaluation_is_deterministic_and_leaves_the_training_rng_alone(tmp_path):
+    import torch
+
+    from lewm_rl import train as T
+
+    cfg = T.resolved(T.TrainConfig(num_envs=2, eval_episodes=8, prefill=16, seq_len=8,
+                                   progress=False, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                   dreamer=T.DreamerConfig(hidden=32)))
+    trainer = T.Trainer(cfg, tmp_path)
+    returns = []
+    for seed in range(4):  # whatever the global generator holds
+        torch.manual_seed(seed)
+        before = torch.get_rng_state()
+        returns.append(trainer._eval_returns("default"))
+        assert torch.equal(before, torch.get_rng_state())
+    assert len(set(returns)) == 1, returns
+
+
 def test_compare_trains_lewm_and_blind_side_by_side(tmp_path):
-    train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
-          "--eval-populations")
+    proc = train("--compare", "--logdir", str(tmp_path), *TINY, "--steps", "192",
+                 "--eval-populations")
+    assert "%|" not in proc.stderr, "--no-progress drew progress bars in the children"
+    assert "| eval/episode_return |" in proc.stdout and "lewm - blind" in proc.stdout
+    assert "| wall time (s) |" in proc.stdout and "| eval/emotion_accuracy |" in proc.stdout
     parents = list(tmp_path.iterdir())
     assert len(parents) == 1
     assert sorted(p.name for p in parents[0].iterdir()) == ["blind", "lewm"]
@@ -128,6 +160,14 @@ def test_invalid_option_value_says_what_is_allowed(tmp_path):
     assert "lewm" in proc.stderr and "blind" in proc.stderr
     proc = train("--population", "grumpy", "--logdir", str(tmp_path), check=False)
     assert proc.returncode == 2 and "volatile" in proc.stderr
+
+
+def test_prefill_too_small_for_seq_len_fails_at_validation(tmp_path):
+    proc = train("--logdir", str(tmp_path), *TINY, "--prefill", "8", check=False)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--prefill" in lines[0] and "--seq-len" in lines[0], proc.stderr
+    assert not list(tmp_path.iterdir()), "the run directory was created before the error"
 
 
 def test_corrupt_checkpoint_gives_one_line(tmp_path):

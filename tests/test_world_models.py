@@ -163,6 +163,37 @@ def test_save_load_round_trip_and_seeded_determinism(tmp_path, negotiation_batch
         build("lewm", dataclasses.replace(SMALL, deter=16)).load_weights(path)
 
 
+@pytest.mark.parametrize("kind", ["lewm", "blind"])
+def test_save_then_load_rebuilds_the_model_with_its_spaces(tmp_path, negotiation_batch, kind):
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    wm = build(kind, seed=3)
+    wm.save(tmp_path / "wm.pt")
+    other = EmotionalWorldModel.load(tmp_path / "wm.pt")
+    assert other.config == wm.config and other.labels == wm.labels
+    assert other.observation_space == wm.observation_space
+    assert other.action_space == wm.action_space and other.behaviour_key == "partner_act"
+    l1, _ = wm.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    l2, _ = other.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    assert l1.item() == l2.item()
+
+
+def test_the_blind_models_emotion_probe_trains_only_itself(negotiation_batch):
+    from lewm_rl.world_models.probe import EmotionProbe
+
+    wm = build("blind")
+    probe = EmotionProbe(wm.feature_dim, wm.labels.partners, wm.labels.classes, lr=1e-2)
+    _, _, states = wm.loss_and_states(negotiation_batch)
+    before = [p.detach().clone() for p in wm.parameters()]
+    features = wm.features(states)  # not detached here: the probe must detach it
+    losses = [probe.update(features, negotiation_batch["emotion_annotated"])["probe/loss"]
+              for _ in range(30)]
+    assert losses[-1] < losses[0]
+    assert all(p.grad is None for p in wm.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, wm.parameters(), strict=True))
+    assert probe(features.detach()).shape == (*features.shape[:-1], 1, 7)
+
+
 def test_fit_step_skips_non_finite_loss(negotiation_batch):
     wm = build("lewm")
     opt = make_optimizer(wm)

@@ -308,16 +308,21 @@ class RealEvalCallback(BaseCallback):
         evaluate_fn: the mean evaluation return of the current model.
         every: real env steps between evaluations.
         real_steps: the current count of real env steps.
+        extra_fn: more figures to log at each evaluation (e.g. held-out populations' returns,
+            ``{"eval/stoic/episode_return": ...}``); the last ones are kept in ``last_extras``.
     """
 
     def __init__(self, evaluate_fn: Callable[[], float], every: int,
-                 real_steps: Callable[[], int], verbose: int = 0) -> None:
+                 real_steps: Callable[[], int], verbose: int = 0,
+                 extra_fn: Callable[[], dict[str, float]] | None = None) -> None:
         super().__init__(verbose)
         self.evaluate_fn = evaluate_fn
         self.every = every
         self.real_steps = real_steps
         self.next_eval = every
         self.history: list[tuple[int, float]] = []
+        self.extra_fn = extra_fn
+        self.last_extras: dict[str, float] = {}
 
     def _on_step(self) -> bool:
         self._maybe_evaluate()
@@ -337,5 +342,6 @@ class RealEvalCallback(BaseCallback):
         """Evaluates now and logs the figure at ``step``."""
         value = float(self.evaluate_fn())
         self.history.append((step, value))
-        write_scalars(self.logger, {"eval/episode_return": value}, step)
+        self.last_extras = dict(self.extra_fn()) if self.extra_fn is not None else {}
+        write_scalars(self.logger, {"eval/episode_return": value, **self.last_extras}, step)
         return value

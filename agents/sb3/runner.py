@@ -11,7 +11,8 @@ ppo-imagination``).
 
 ``config.steps`` counts *real* env steps, prefill included, for every agent. Everything is logged
 by SB3's logger into ``run_dir`` (TensorBoard), at real env steps for the keys the bridges write
-(``eval/episode_return`` on the fixed seeds ``EVAL_SEED + i``, ``train/episode_return``,
+(``eval/episode_return`` on the fixed seeds ``EVAL_SEED + i``, and each held-out population's
+``eval/{population}/episode_return`` at every evaluation, ``train/episode_return``,
 ``world_model/*``, ``imag/return``); SB3's own keys (``train/loss``, ``rollout/*``, ``time/*``) are
 at SB3's ``num_timesteps``, which for ``ppo-imagination`` counts imagined steps.
 """
@@ -206,20 +207,19 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
         return float(np.mean(evaluate(model, lambda: make_eval(population),
                                       config.eval_episodes, EVAL_SEED)))
 
-    evaluator = RealEvalCallback(eval_returns, config.eval_every, real_steps)
+    def held_out() -> dict[str, float]:  # at every evaluation, so their charts are curves
+        return {f"eval/{p}/episode_return": eval_returns(p) for p in config.eval_populations}
+
+    evaluator = RealEvalCallback(eval_returns, config.eval_every, real_steps, extra_fn=held_out)
     if total > 0:
         model.learn(total, callback=[*callbacks, evaluator], progress_bar=config.progress,
                     reset_num_timesteps=reset)
     step = int(real_steps())
-    fresh: dict[str, float] = {}
     if evaluator.history and evaluator.history[-1][0] == step:  # just evaluated (deterministic)
-        results = {"eval/episode_return": evaluator.history[-1][1]}
+        results = {"eval/episode_return": evaluator.history[-1][1], **evaluator.last_extras}
     else:
-        results = fresh = {"eval/episode_return": eval_returns()}
-    for population in config.eval_populations:
-        fresh[f"eval/{population}/episode_return"] = eval_returns(population)
-    results.update(fresh)
-    write_scalars(logger, fresh, step)
+        results = {"eval/episode_return": eval_returns(), **held_out()}
+        write_scalars(logger, results, step)
     model.save(run_dir / "sb3_model.zip")
     if wm is not None:
         wm.save(run_dir / "world_model.pt")
@@ -229,3 +229,19 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
          "world_model": "none" if config.agent == "ppo" else config.world_model,
          "env": config.env, "seed": config.seed, **results}, indent=2))
     return results
+
+
+def load_models(run_dir: str | Path, config: TrainConfig, device: str = "cpu"):
+    """An SB3 run's ``(PPO model, world model or None)``: SB3's own ``load`` of
+    ``sb3_model.zip``, and :meth:`EmotionalWorldModel.load` of ``world_model.pt``."""
+    from lewm_rl.checkpoint import CheckpointError
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    run_dir = Path(run_dir)
+    path = run_dir / "sb3_model.zip"
+    if not path.is_file():
+        raise CheckpointError(f"no SB3 model at {path} (an SB3 run writes it when it ends)")
+    model = PPO.load(path, device=device)
+    wm_path = run_dir / "world_model.pt"
+    wm = EmotionalWorldModel.load(wm_path, map_location=device) if wm_path.is_file() else None
+    return model, wm

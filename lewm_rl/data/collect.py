@@ -16,6 +16,7 @@ the reward received on arriving there, the labels of ``S_t`` and the action take
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def collect_minari(
         episodes: number of episodes.
         dataset_id: Minari id, ``namespace/name-vN`` (e.g. ``lewm/negotiation-random-v0``).
         seed: the first episode's seed; episode ``i`` uses ``seed + i``.
+        env_kwargs: passed to ``gym.make``; stored in the dataset's env spec, so
+            ``recover_environment()`` builds the same env.
 
     Returns:
         The ``minari.MinariDataset``. Labels are in each episode's ``infos['emotion']`` and
@@ -86,8 +89,11 @@ def collect_minari(
             terminations=list(map(bool, terms)), truncations=list(map(bool, truncs)),
             infos=_stack_dicts(infos),
         ))
+    # The spec with the env's kwargs, so recover_environment() builds the same env.
+    spec = dataclasses.replace(gym.spec(env_id), kwargs={**gym.spec(env_id).kwargs,
+                                                         **(env_kwargs or {})})
     dataset = minari.create_dataset_from_buffers(
-        dataset_id=dataset_id, buffer=buffers, env=env_id, eval_env=env_id,
+        dataset_id=dataset_id, buffer=buffers, env=spec, eval_env=spec,
         algorithm_name="scripted" if policy else "random", author="lewm_rl",
         author_email="lewm_rl@users.noreply.github.com",
         code_permalink="https://github.com/lewm-rl/lewm_rl/blob/main/lewm_rl/data/collect.py",

@@ -71,6 +71,42 @@ def modalities(space: spaces.Space) -> list[Modality]:
     return out
 
 
+def space_to_dict(space: spaces.Space) -> dict:
+    """A JSON-able description of an observation or action space (see :func:`space_from_dict`)."""
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_dict(v) for k, v in space.spaces.items()}}
+    if isinstance(space, spaces.Box):
+        return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(),
+                "shape": list(space.shape), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": np.asarray(space.nvec).tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": list(np.atleast_1d(space.n))}
+    raise ValueError(f"cannot describe space {space}; allowed: Dict, Box, Discrete, "
+                     "MultiDiscrete, MultiBinary")
+
+
+def space_from_dict(d: dict) -> spaces.Space:
+    """The inverse of :func:`space_to_dict`."""
+    kind = d["type"]
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_dict(v) for k, v in d["spaces"].items()})
+    if kind == "Box":
+        dtype = np.dtype(d["dtype"])
+        return spaces.Box(np.asarray(d["low"], dtype), np.asarray(d["high"], dtype),
+                          tuple(d["shape"]), dtype)
+    if kind == "Discrete":
+        return spaces.Discrete(d["n"], start=d.get("start", 0))
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(np.asarray(d["nvec"], dtype=np.int64))
+    if kind == "MultiBinary":
+        n = d["n"]
+        return spaces.MultiBinary(n[0] if len(n) == 1 else n)
+    raise ValueError(f"unknown space type {kind!r}")
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     """The emotion-label space of an environment: ``partners`` variables of ``classes`` classes."""

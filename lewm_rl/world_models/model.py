@@ -26,6 +26,7 @@ continuation and balanced KL terms.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from lewm_rl.metrics import f1_scores
-from lewm_rl.world_models.codec import LabelSpec, ObsDecoder, ObsEncoder, modalities
+from lewm_rl.world_models.codec import (
+    LabelSpec,
+    ObsDecoder,
+    ObsEncoder,
+    modalities,
+    space_from_dict,
+    space_to_dict,
+)
 from lewm_rl.world_models.config import WorldModelConfig
 
 Tensor = torch.Tensor
@@ -688,9 +696,33 @@ class EmotionalWorldModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def save(self, path: str | Path) -> None:
-        """Writes config, spaces' description and weights (a data-only checkpoint)."""
-        torch.save({"config": dataclasses.asdict(self.config), "state_dict": self.state_dict()},
-                   path)
+        """Writes config, spaces, label spec, behaviour key and weights: a data-only checkpoint
+        (strings and tensors) that :meth:`load` rebuilds the model from, with no env."""
+        spec = {"config": dataclasses.asdict(self.config),
+                "observation_space": space_to_dict(self.observation_space),
+                "action_space": space_to_dict(self.action_space),
+                "labels": dataclasses.asdict(self.labels), "behaviour_key": self.behaviour_key}
+        torch.save({"config": dataclasses.asdict(self.config), "spec": json.dumps(spec),
+                    "state_dict": self.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu"
+             ) -> EmotionalWorldModel:
+        """Rebuilds a model written by :meth:`save` (``weights_only=True``: data, never code)."""
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        if "spec" not in payload:
+            raise ValueError(f"{path}: no spaces saved (written by an older version); build the "
+                             "model with build_world_model and call load_weights")
+        spec = json.loads(payload["spec"])
+        labels = spec["labels"]
+        model = cls(WorldModelConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in spec["config"].items()}),
+                    space_from_dict(spec["observation_space"]),
+                    space_from_dict(spec["action_space"]),
+                    LabelSpec(labels["partners"], labels["classes"], tuple(labels["names"])),
+                    spec["behaviour_key"])
+        model.load_state_dict(payload["state_dict"])
+        return model.to(map_location)
 
     def load_weights(self, path: str | Path) -> None:
         """Loads weights saved by :meth:`save` (``weights_only=True``: data, never code)."""
