@@ -34,8 +34,9 @@ rebuilt from the cells. The report lands in ``benchmarks/results/emotion_value/`
 
 Usage::
 
-    python -m benchmarks.emotion_value                          # the v0 and v1 negotiation worlds
-    python -m benchmarks.emotion_value --envs SocialNegotiation-v1 --kappas 0 0.5 1 2 4
+    python -m benchmarks.emotion_value                          # the v0 negotiation twins
+    python -m benchmarks.emotion_value --kappas 0.5 1 2 4 --rules accept_first mood_decides \
+        --views cues filtered truth --seeds 1 --out benchmarks/results/emotion_value_design/a
     python -m benchmarks.emotion_value --learners ppo recurrent-ppo --jobs 2
     python -m benchmarks.emotion_value --quick                  # smoke run; prints only
 """
@@ -62,18 +63,20 @@ POPULATIONS = ("default", "volatile", "stoic")
 RESULTS = Path(__file__).parent / "results" / "emotion_value"
 NUM_ENVS = 16
 CRITERION = (0.15, 0.02)
-"""v1's criterion, stated before any v1 rule was measured: the value of emotional information is
-at least 15 %, its interval above 0, on the subjective world (PPO, default population), and at
-most 2 % on its objective twin."""
+"""The criterion for a v1 world, stated before any candidate rule was measured: the value of
+emotional information is at least 15 %, its interval above 0, on the subjective world (PPO,
+default population), and at most 2 % on its objective twin."""
 
 
 @dataclass(frozen=True)
 class Config:
     """Value of emotional information to a model-free learner (see the module docstring)."""
 
-    envs: tuple[str, ...] = ("SocialNegotiation-v0", "ObjectiveNegotiation-v0",
-                             "SocialNegotiation-v1", "ObjectiveNegotiation-v1")
+    envs: tuple[str, ...] = ("SocialNegotiation-v0", "ObjectiveNegotiation-v0")
     """Gymnasium ids."""
+    rules: tuple[str, ...] = ()
+    """Candidate rule changes of the negotiation (``negotiation_core.RULE_CHANGES``) passed as
+    ``rules``; empty: each id's own."""
     kappas: tuple[float, ...] = ()
     """Emotional influence values to pass as ``emotion_influence`` (empty: each id's own)."""
     learners: tuple[str, ...] = ("ppo",)
@@ -120,6 +123,7 @@ class Cell:
 
     env: str
     kappa: float | None
+    rules: tuple[str, ...]
     learner: str
     view: str
     seed: int
@@ -131,12 +135,21 @@ class Cell:
     @property
     def name(self) -> str:
         k = "" if self.kappa is None else f"__k{self.kappa:g}"
+        k += "".join(f"__{r}" for r in self.rules)
         return (f"{self.env}{k}__{self.learner}__{self.view}"
                 f"__s{self.seed}__{self.steps}__e{self.eval_episodes}")
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        return {} if self.kappa is None else {"emotion_influence": self.kappa}
+        return env_kwargs(self.kappa, self.rules)
+
+
+def env_kwargs(kappa: float | None, rules: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The env arguments of a cell: ``emotion_influence`` and ``rules`` where they are set."""
+    out: dict[str, Any] = {} if kappa is None else {"emotion_influence": kappa}
+    if rules:
+        out["rules"] = tuple(rules)
+    return out
 
 
 def cells(cfg: Config) -> list[Cell]:
@@ -144,9 +157,14 @@ def cells(cfg: Config) -> list[Cell]:
     seeds, steps, episodes = (2, 4_000, 32) if cfg.quick else (cfg.seeds, cfg.steps,
                                                                 cfg.eval_episodes)
     curve = (2_048,) if cfg.quick else tuple(s for s in cfg.curve if s < steps)
-    kappas: tuple[float | None, ...] = cfg.kappas or (None,)
-    return [Cell(env, kappa, learner, view, seed, steps, curve, episodes, cfg.populations)
-            for env in cfg.envs for kappa in kappas for learner in cfg.learners
+    from lewm_rl.envs import SUBJECTIVE_TWIN
+
+    def kappas(env: str) -> tuple[float | None, ...]:  # an objective twin has no influence
+        return (None,) if env in SUBJECTIVE_TWIN or not cfg.kappas else cfg.kappas
+
+    return [Cell(env, kappa, cfg.rules, learner, view, seed, steps, curve, episodes,
+                 cfg.populations)
+            for env in cfg.envs for kappa in kappas(env) for learner in cfg.learners
             for view in cfg.views for seed in range(seeds)]
 
 
@@ -370,12 +388,13 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
     for r in records:
         c = r["cell"]
-        key = (c["env"], c["kappa"], c["learner"], c["steps"], c["eval_episodes"])
+        key = (c["env"], c["kappa"], tuple(c.get("rules", ())), c["learner"], c["steps"],
+               c["eval_episodes"])
         groups.setdefault(key, {v: [] for v in VIEWS})[view_of(c)].append(r)
     rows = []
-    for (env, kappa, learner, steps, episodes), arms in sorted(
+    for (env, kappa, rules, learner, steps, episodes), arms in sorted(
             groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-        kwargs = {} if kappa is None else {"emotion_influence": kappa}
+        kwargs = env_kwargs(kappa, rules)
         for view in ("cues", "truth"):
             if not arms[view] or not arms["filtered"]:
                 continue
@@ -384,7 +403,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f = np.array([r["returns"][pop] for r in arms["filtered"]])
                 rand = random_return(env, kwargs, pop, episodes)
                 v, lo, hi = emotion_value(c, f, rand)
-                rows.append({"env": env, "kappa": kappa, "learner": learner, "view": view,
+                rows.append({"env": env, "kappa": kappa, "rules": list(rules),
+                             "learner": learner, "view": view,
                              "population": pop, "steps": steps, "seeds": [len(c), len(f)],
                              "return_view": float(c.mean()), "return_filtered": float(f.mean()),
                              "return_random": rand, "value": v, "low": lo, "high": hi,
@@ -403,18 +423,19 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
     from lewm_rl.envs import OBJECTIVE_TWIN
 
     lo_bound, hi_bound = CRITERION
-    by = {(r["env"], r["kappa"], r["learner"], r["population"]): r for r in rows
-          if r["view"] == "cues"}
+    by = {(r["env"], r["kappa"], tuple(r["rules"]), r["learner"], r["population"]): r
+          for r in rows if r["view"] == "cues"}
     out = []
-    for (env, kappa, learner, pop), r in sorted(by.items(), key=lambda kv: str(kv[0])):
+    for (env, kappa, rules, learner, pop), r in sorted(by.items(), key=lambda kv: str(kv[0])):
         twin = OBJECTIVE_TWIN.get(env)
         if pop != "default" or learner != "ppo" or twin is None:
             continue
-        t = by.get((twin, kappa, learner, pop))
+        t = by.get((twin, None, rules, learner, pop))
         subj_ok = r["value"] >= lo_bound and r["low"] > 0
         twin_ok = t is not None and t["value"] <= hi_bound
         twin_text = "not measured" if t is None else f"{100 * t['value']:+.1f} %"
-        out.append(f"{env} vs {twin}: value {100 * r['value']:+.1f} % "
+        name = env + "".join(f" +{x}" for x in rules) + ("" if kappa is None else f" κ={kappa:g}")
+        out.append(f"{name} vs {twin}: value {100 * r['value']:+.1f} % "
                    f"[{100 * r['low']:+.1f}, {100 * r['high']:+.1f}] against {twin_text}: "
                    f"criterion {'met' if subj_ok and twin_ok else 'not met'}")
     return out
@@ -422,7 +443,8 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
 
 def render(rows: list[dict[str, Any]], records: list[dict[str, Any]], command: str) -> str:
     def kappa(r: dict[str, Any]) -> str:
-        return "id's own" if r["kappa"] is None else f"{r['kappa']:g}"
+        k = "id's own" if r["kappa"] is None else f"{r['kappa']:g}"
+        return k + "".join(f" +{x}" for x in r.get("rules", ()))
 
     lines = [
         "# Value of emotional information to a model-free learner",
@@ -441,7 +463,7 @@ def render(rows: list[dict[str, Any]], records: list[dict[str, Any]], command: s
         "Rows with view `truth` are the diagnostic (the learner told the true emotion): what "
         "perfect emotion reading would be worth, never an arm of a model comparison.",
         "",
-        "| env | κ | learner | view | partners | steps | seeds | R view | R filtered | R random "
+        "| env | κ, rule changes | learner | view | partners | steps | seeds | R view | R filtered | R random "
         "| V [95 % CI] | wall per run |",
         "|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
@@ -453,12 +475,13 @@ def render(rows: list[dict[str, Any]], records: list[dict[str, Any]], command: s
             f"[{100 * r['low']:+.1f}, {100 * r['high']:+.1f}] | {r['wall_s']:.0f} s |")
     lines += ["", "## Criterion", ""] + [f"- {v}" for v in verdicts(rows)]
     lines += ["", "## Learning curves (default partners, mean over seeds)", "",
-              "| env | κ | learner | view | " + " | ".join(
+              "| env | κ, rule changes | learner | view | " + " | ".join(
                   f"{s:,}" for s in _curve_steps(records)) + " |",
               "|---|---:|---|---|" + "---:|" * len(_curve_steps(records))]
     for key, curve in _curves(records).items():
-        env, k, learner, view = key
-        lines.append(f"| {env} | {'own' if k is None else f'{k:g}'} | {learner} | {view} | "
+        env, k, rules, learner, view = key
+        lines.append(f"| {env} | {'own' if k is None else f'{k:g}'}"
+                     + "".join(f" +{x}" for x in rules) + f" | {learner} | {view} | "
                      + " | ".join(f"{v:.3f}" for v in curve) + " |")
     return "\n".join(lines) + "\n"
 
@@ -476,7 +499,7 @@ def _curves(records: list[dict[str, Any]]) -> dict[tuple, list[float]]:
     for r in records:
         c = r["cell"]
         if len(r["curve"]) == n:
-            key = (c["env"], c["kappa"], c["learner"], view_of(c))
+            key = (c["env"], c["kappa"], tuple(c.get("rules", ())), c["learner"], view_of(c))
             groups.setdefault(key, []).append([v for _, v in r["curve"]])
     return {k: list(np.mean(v, axis=0)) for k, v in sorted(groups.items(), key=lambda kv:
                                                               tuple(str(x) for x in kv[0]))}
@@ -492,7 +515,8 @@ def plot(rows: list[dict[str, Any]], records: list[dict[str, Any]], path: Path) 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
     shown = [r for r in rows if r["population"] == "default"]
     labels = [f"{r['env']}\n{r['learner']} {r['view']}" + ("" if r["kappa"] is None else
-                                                            f" κ={r['kappa']:g}") for r in shown]
+                                                            f" κ={r['kappa']:g}")
+              + "".join(f" +{x}" for x in r["rules"]) for r in shown]
     y = np.arange(len(shown))
     v = np.array([100 * r["value"] for r in shown])
     err = np.array([[100 * (r["value"] - r["low"]) for r in shown],
@@ -505,9 +529,10 @@ def plot(rows: list[dict[str, Any]], records: list[dict[str, Any]], path: Path) 
     ax.set_xlabel("value of emotional information V (%), 95 % CI")
     ax.set_title("What filtering the cues costs (default partners)")
     steps = _curve_steps(records)
-    for (env, k, learner, view), curve in _curves(records).items():
+    for (env, k, rules, learner, view), curve in _curves(records).items():
         bx.plot(steps, curve, ls={"cues": "-", "filtered": "--", "truth": ":"}[view],
-                label=f"{env} {learner}{'' if k is None else f' κ={k:g}'} {view}")
+                label=f"{env} {learner}{'' if k is None else f' κ={k:g}'}"
+                      f"{' +' + '+'.join(rules) if rules else ''} {view}")
     bx.set_xlabel("env steps")
     bx.set_ylabel("evaluation return")
     bx.set_title("Learning curves (mean over seeds)")
@@ -522,7 +547,7 @@ def main(cfg: Config) -> int:
     records = run_cells(cells(cfg), None if folder is None else folder / "cells", cfg.jobs)
     rows = summarise(records)
     command = command_line("benchmarks.emotion_value", cfg,
-                           ("envs", "kappas", "learners", "views", "seeds", "steps",
+                           ("envs", "kappas", "rules", "learners", "views", "seeds", "steps",
                             "eval_episodes", "out"))
     text = render(rows, records, command)
     print(text)

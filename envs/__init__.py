@@ -18,7 +18,6 @@ from lewm_rl.envs.negotiation import (
     SocialNegotiationEnv,
     SocialNegotiationVectorEnv,
 )
-from lewm_rl.envs.negotiation_core import EMOTION_INFLUENCE_V1
 from lewm_rl.envs.public_goods import (
     ObjectivePublicGoodsEnv,
     ObjectivePublicGoodsVectorEnv,
@@ -31,19 +30,15 @@ GYM_ENV_IDS: tuple[str, ...] = (
     "ObjectiveNegotiation-v0",
     "PublicGoods-v0",
     "ObjectivePublicGoods-v0",
-    "SocialNegotiation-v1",
-    "ObjectiveNegotiation-v1",
 )
 """Every Gymnasium id this package registers, subjective first then its objective twin."""
 
-PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0", "public_goods_v0",
-                                        "social_negotiation_v1")
+PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0", "public_goods_v0")
 """PettingZoo environment modules of this package (each exports env, parallel_env, raw_env)."""
 
 SUBJECTIVE_TWIN: dict[str, str] = {
     "ObjectiveNegotiation-v0": "SocialNegotiation-v0",
     "ObjectivePublicGoods-v0": "PublicGoods-v0",
-    "ObjectiveNegotiation-v1": "SocialNegotiation-v1",
 }
 OBJECTIVE_TWIN: dict[str, str] = {v: k for k, v in SUBJECTIVE_TWIN.items()}
 
@@ -65,18 +60,6 @@ def _register() -> None:
             entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationEnv",
             vector_entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationVectorEnv",
             max_episode_steps=_NEGOTIATION_STEPS,
-        ),
-        "SocialNegotiation-v1": dict(
-            entry_point="lewm_rl.envs.negotiation:SocialNegotiationEnv",
-            vector_entry_point="lewm_rl.envs.negotiation:SocialNegotiationVectorEnv",
-            max_episode_steps=_NEGOTIATION_STEPS,
-            kwargs={"rules": "v1", "emotion_influence": EMOTION_INFLUENCE_V1},
-        ),
-        "ObjectiveNegotiation-v1": dict(
-            entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationEnv",
-            vector_entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationVectorEnv",
-            max_episode_steps=_NEGOTIATION_STEPS,
-            kwargs={"rules": "v1"},
         ),
         "PublicGoods-v0": dict(
             entry_point="lewm_rl.envs.public_goods:PublicGoodsEnv",

@@ -233,7 +233,9 @@ class SocialNegotiationEnv(CoreEnv):
       threshold shifts, concession speeds and walk-away probabilities above, each times ``kappa``;
       see ``NegotiationCore``). ``0`` is the objective twin's behaviour, ``1`` the rules above
       (default); the objective twin accepts only ``0``.
-    * ``rules``: ``"v0"`` (default) or ``"v1"`` (see Version History); the ids set it.
+    * ``rules``: candidate rule changes switched on by name (``negotiation_core.RULE_CHANGES``,
+      each documented with the finding it follows); ``()`` (default) is v0. Experimental: no rule
+      set is frozen under an id until it meets the criterion of ``benchmarks/emotion_value.py``.
     * ``render_mode``: ``"ansi"`` (a transcript line per turn, with the partner's true emotion, for
       humans) or ``"rgb_array"`` (the table and the partner's face).
 
@@ -242,21 +244,7 @@ class SocialNegotiationEnv(CoreEnv):
     * v0: initial release. Rule strengths and cue noise were set on scripted policies (random,
       greedy, oracle) and frozen before any learned model was trained: see
       ``benchmarks/results/baselines.md``. Measured later (``benchmarks/emotion_value.py``), the
-      cues are worth nothing to a PPO learner in v0: ``SocialNegotiation-v1`` is the world where
-      they are.
-    * v1 (``SocialNegotiation-v1``, ``rules="v1"``): the same protocol, appraisal, cues and
-      behaviour tables, with two rules changed, each written down before it was measured
-      (``negotiation_core.RULES``): the partner *accepts first* and walks away only from a move
-      it rejects, with the per-emotion probability above (Pillutla & Murnighan 1996); *a
-      walk-away ends the relationship* (the episode; Curhan, Elfenbein & Xu 2006); and it
-      *answers on the mood it brought* to the round (the one its cues showed), moved only by the
-      tone of the learner's message (an apology defuses anger before the reply), while what it
-      makes of the offer drives the next round (Forgas 1995; Lerner, Small & Loewenstein 2004;
-      Ohtsubo & Watanabe 2009). Its emotional
-      influence ``negotiation_core.EMOTION_INFLUENCE_V1`` was fixed by the criterion stated in
-      ``benchmarks/emotion_value.py`` (value of emotional information to PPO at least 15 % on
-      this world, at most 2 % on ``ObjectiveNegotiation-v1``), measured with that model-free
-      instrument alone; the v1 rules are frozen.
+      cues are worth nothing to a PPO learner in v0 (``benchmarks/results/emotion_value_v0``).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
@@ -272,7 +260,7 @@ class SocialNegotiationEnv(CoreEnv):
         n_deals: int = 4,
         round_limit: int = 6,
         emotion_influence: float | None = None,
-        rules: str = "v0",
+        rules: tuple[str, ...] = (),
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
@@ -327,8 +315,6 @@ class ObjectiveNegotiationEnv(SocialNegotiationEnv):
     ## Version History
 
     * v0: initial release, frozen with ``SocialNegotiation-v0``.
-    * v1: ``rules="v1"``, frozen with ``SocialNegotiation-v1``: the same rules at
-      ``emotion_influence=0``, so it is ``SocialNegotiation-v1`` with emotion's influence removed.
     """
 
     subjective = False
@@ -363,7 +349,7 @@ class SocialNegotiationVectorEnv(CoreVectorEnv):
         n_deals: int = 4,
         round_limit: int = 6,
         emotion_influence: float | None = None,
-        rules: str = "v0",
+        rules: tuple[str, ...] = (),
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:

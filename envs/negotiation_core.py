@@ -132,43 +132,35 @@ OBJECTIVE_WALK_PROB = 0.30
 OBJECTIVE_WALK_POINT = 0.30
 """Objective twin: an offer worth ``u < 0.3`` to the partner is walked away from with probability
 ``0.3 * (0.3 - u) / 0.3``: the same rough rate as the subjective partner's, from utility alone."""
-RULES: tuple[str, ...] = ("v0", "v1")
-"""Rule sets of the negotiation core (see the env's Version History). Rules 1 and 2 of v1 were
-written down first; measured (PPO, and PPO shown the true emotion) they left the emotion worth
-almost nothing to a learner, which led to rule 3, written down before it was measured
-(``benchmarks/results/emotion_value/report.md`` has the measurements).
+RULE_CHANGES: tuple[str, ...] = ("accept_first", "walk_ends_relationship", "mood_decides",
+                                 "tone_first")
+"""Candidate changes to the v0 rules, each switched on by name (``rules=(...)``; ``()`` is v0).
 
-* ``v0``: the frozen v0 rules. A partner walks away with probability ``WALK_PROB[emotion]`` every
-  round, before it looks at the offer; a walk-away ends the deal and the next deal begins.
-* ``v1``: two changes, written down before v1 was measured (each is a finding the v0 docstring
-  already cites, applied where v0 had left it out):
+They are candidates for a v1 world in which reading emotions pays a learner (issue: the value of
+emotional information, ``benchmarks/emotion_value.py``). Each was written down, with the finding it
+follows, before it was measured, and each is measured with model-free learners alone; none is
+frozen under an id until a rule set meets the criterion stated in that benchmark
+(``benchmarks/results/emotion_value_design/`` holds the measurements so far).
 
-  1. *Accept first.* A partner takes an offer worth at least its threshold; only when it rejects the
-     learner's move (an offer below its threshold, or a held turn) does it walk away, with the same
-     per-emotion probability. Angry responders reject offers they would otherwise take and walk out
-     on them (Pillutla & Murnighan 1996); they do not walk out on offers that satisfy them. So
-     demanding, or stalling, is punished only by a partner whose emotion makes it walk: the best
-     move depends on the partner's emotion.
-  2. *A walk-away ends the relationship.* When either side walks away the episode ends and the deals
-     left are lost: an impasse sours the relationship and the will to deal again (Curhan, Elfenbein
-     & Xu 2006's subjective value of negotiation; Tomlinson, Dineen & Lewicki 2004 on broken
-     relationships). Misreading an angry partner then costs the rest of the relationship, not one
-     deal.
-  3. *It answers on the mood it brought, as the tone of the message moves it.* A partner decides
-     on how it feels when the learner's move arrives (the emotion its cues show), moved only by the
-     tone in which the move is made (an apology defuses anger before the reply: Ohtsubo & Watanabe
-     2009; Tomlinson, Dineen & Lewicki 2004); what it makes of the offer itself (fairness,
-     improvement) drives the next round. In v0 the appraisal of the offer in hand set the emotion
-     it answered on, so its answer was mostly a reflex of the offer, which the learner knows, and
-     the mood it brought counted for little. Moods a negotiator brings, incidental ones included,
-     colour its judgment of what comes next (Forgas 1995's affect infusion; Lerner, Small &
-     Loewenstein 2004's carry-over of incidental emotion). With repair landing before the reply
-     and wearing out (``APOLOGY_WEAR``), apologising to an angry partner saves the relationship
-     while apologising to a content one wastes the next apology: no fixed habit serves both.
+* ``accept_first``: a partner takes an offer worth at least its threshold; only when it rejects
+  the learner's move (an offer below its threshold, or a held turn) does it walk away, with the
+  per-emotion probability. Angry responders reject offers they would otherwise take and walk out on
+  them (Pillutla & Murnighan 1996); they do not walk out on offers that satisfy them. In v0 the
+  walk-away draw comes first, whatever the offer.
+* ``walk_ends_relationship``: when either side walks away the episode ends and the deals left are
+  lost: an impasse sours the relationship and the will to deal again (Curhan, Elfenbein & Xu 2006's
+  subjective value of negotiation). In v0 the next deal begins.
+* ``mood_decides``: a partner answers on the emotion it brought to the round (the one its cues
+  showed), and what it makes of the learner's move drives the next round. In v0 the appraisal of
+  the offer in hand sets the emotion it answers on, so its answer is mostly a reflex of the offer,
+  which the learner knows. Moods a negotiator brings, incidental ones included, colour its judgment
+  (Forgas 1995's affect infusion; Lerner, Small & Loewenstein 2004's carry-over of incidental
+  emotion).
+* ``tone_first`` (with ``mood_decides``): the tone of the learner's message, an apology included,
+  moves the mood it answers on before it replies (an apology defuses anger at the time of the
+  offer: Ohtsubo & Watanabe 2009; Tomlinson, Dineen & Lewicki 2004); the offer's fairness still
+  waits for the next round.
 """
-EMOTION_INFLUENCE_V1 = 1.0
-"""The emotional influence of ``SocialNegotiation-v1``, chosen by the criterion of
-``benchmarks/emotion_value.py`` (see the env's Version History)."""
 ASPIRATION = (0.55, 0.70)
 RESERVATION = (0.30, 0.45)
 """Uniform ranges of a character's opening aspiration and final reservation utility."""
@@ -176,6 +168,17 @@ RESERVATION = (0.30, 0.45)
 _SLOT_WALK, _SLOT_TONE_FOLLOW, _SLOT_TONE_PICK, _SLOT_ANN_FLIP, _SLOT_ANN_PICK = range(5)
 _NUM_SLOTS = 5
 _NO_OFFER = -1
+
+
+def check_rules(rules: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """Validates candidate rule changes (names from ``RULE_CHANGES``), in canonical order."""
+    names = (rules,) if isinstance(rules, str) else tuple(rules)
+    unknown = [r for r in names if r not in RULE_CHANGES]
+    if unknown:
+        raise ValueError(f"unknown rule changes {unknown}; allowed: {', '.join(RULE_CHANGES)}")
+    if "tone_first" in names and "mood_decides" not in names:
+        raise ValueError("tone_first needs mood_decides (it moves the mood the partner answers on)")
+    return tuple(r for r in RULE_CHANGES if r in names)
 
 
 def decode_action(action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,7 +278,7 @@ class NegotiationCore:
             WALK_PROB[emotion])``, with ``p_objective`` the objective twin's rule on the offer's
             utility ``u``. ``kappa = 0`` is the objective twin (decisions on utility alone), ``kappa
             = 1`` the frozen rules, larger values scale each effect in its fixed direction.
-        rules: rule set, ``"v0"`` or ``"v1"`` (see ``RULES``).
+        rules: candidate rule changes switched on (names from ``RULE_CHANGES``); ``()`` is v0.
         population: persona population of the characters.
         annotation_noise: probability that an annotated label is wrong.
         learners: ``(2,)`` which seats take actions from outside; the others are characters.
@@ -299,10 +302,9 @@ class NegotiationCore:
         round_limit: int = 6,
         inequity_aversion: tuple[float, float] = (0.0, 0.0),
         emotion_influence: float | None = None,
-        rules: str = "v0",
+        rules: tuple[str, ...] = (),
     ) -> None:
-        if rules not in RULES:
-            raise ValueError(f"unknown rules {rules!r}; allowed: {', '.join(RULES)}")
+        rules = check_rules(rules)
         kappa = (1.0 if subjective else 0.0) if emotion_influence is None else emotion_influence
         kappa = float(kappa)
         if not (np.isfinite(kappa) and kappa >= 0.0):
@@ -315,6 +317,10 @@ class NegotiationCore:
             raise ValueError("at least one seat must be a learner")
         self.B = num_tables
         self.rules = rules
+        self._accept_first = "accept_first" in rules
+        self._walk_ends = "walk_ends_relationship" in rules
+        self._mood_decides = "mood_decides" in rules
+        self._tone_first = "tone_first" in rules
         self.emotion_influence = kappa
         self.subjective = kappa > 0.0
         # (K,) the behaviour tables at this influence; kappa = 1 gives the frozen ones bit for bit
@@ -549,20 +555,20 @@ class NegotiationCore:
         # Phase 2: characters appraise what the learners did, then act on their new emotion.
         for s in self._character_seats:
             o = 1 - s
-            v1 = self.rules == "v1"
             imp, u_off, heard = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s],
-                                               tone_apart=v1)
+                                               tone_apart=self._tone_first)
             imp[:, 1] += time_arousal
-            if v1:  # it answers on the mood it brought, as the tone of the message moves it
+            if self._tone_first:  # the mood it brought, as the tone of the message moves it
                 felt = A.categorize(np.minimum(np.maximum(
                     self.affect[rows, s] + self.reactivity[rows, s, None] * heard, -1.0), 1.0))
+            elif self._mood_decides:
+                felt = self.emotion[rows, s].copy()  # the mood it brought
             self.affect[rows, s] = A.update_affect(
                 self.affect[rows, s], self.baseline[rows, s], self.decay[rows, s],
                 self.reactivity[rows, s], imp)
             self.emotion[rows, s] = A.categorize(self.affect[rows, s])
-            # v0 answers on the emotion the whole move leaves it with; v1 as above (what it
-            # makes of the offer itself drives the next round).
-            em = felt if v1 else self.emotion[rows, s]
+            # v0 answers on the emotion the whole move leaves it with (see RULE_CHANGES).
+            em = felt if self._mood_decides else self.emotion[rows, s]
             has_offer = self.standing[rows, o] != _NO_OFFER  # u_off: its utility (0 if none)
             p_walk = self._walk_prob[em]
             if self._objective_walk:
@@ -575,7 +581,7 @@ class NegotiationCore:
             tau = self._threshold(asp[:, s], res[:, s], progress, em)
             takes = has_offer & (u_off >= tau)
             walks = u[:, s, _SLOT_WALK] < p_walk
-            if self.rules == "v1":  # accept first: it walks only from a move it rejects
+            if self._accept_first:  # it walks only from a move it rejects
                 walks &= ~takes
             code = np.where(walks, ACT_WALK, np.where(takes, ACT_ACCEPT, ACT_OFFER)) * open_
             # Counter-offer: among splits worth at least tau to itself, the one leaving the other
@@ -647,7 +653,7 @@ class NegotiationCore:
                                                     self.last_deal_utility[rows])
             self.round[rows] = np.where(ended, 0, next_round)
             finished = ended & (self.deal[rows] + 1 >= self.n_deals)
-            if self.rules == "v1":  # a walk-away ends the relationship
+            if self._walk_ends:  # a walk-away ends the relationship
                 finished |= ~open_ & ~closed_ok
             self.done[rows] = finished  # every row stepped was live
             nxt = idx[ended & ~finished]

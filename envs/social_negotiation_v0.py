@@ -54,7 +54,7 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         inequity_aversion: ``(alpha, beta)`` of the learners' affective reward term.
         emotion_influence: ``kappa >= 0`` (default 1 subjective, 0 objective; see
             ``NegotiationCore``).
-        rules: ``"v0"`` or ``"v1"`` (``negotiation_core.RULES``).
+        rules: candidate rule changes (``negotiation_core.RULE_CHANGES``); ``()`` is v0.
         render_mode: ``"ansi"`` or ``"rgb_array"`` (from seat 0's side of the table).
     """
 
@@ -78,7 +78,7 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         max_cycles: int | None = None,
         inequity_aversion: tuple[float, float] = (0.5, 0.25),
         emotion_influence: float | None = None,
-        rules: str = "v0",
+        rules: tuple[str, ...] = (),
         render_mode: str | None = None,
     ) -> None:
         background = tuple(int(b) for b in background)

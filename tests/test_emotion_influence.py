@@ -1,4 +1,4 @@
-"""Emotional influence (kappa) and the v1 negotiation rules: exact answers on hand-built tables."""
+"""Emotional influence (kappa) and the candidate rule changes: exact answers on hand-built tables."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from test_negotiation import offer, set_values
 import lewm_rl  # noqa: F401  (registers the ids)
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs import social_negotiation_v1
+from lewm_rl.envs import social_negotiation_v0
 from lewm_rl.envs.negotiation import ObjectiveNegotiationEnv, SocialNegotiationEnv
 
+CANDIDATE = ("accept_first", "walk_ends_relationship", "mood_decides")
 
-def table(kappa=1.0, rules="v0", *, partner_affect=(0.0, 0.0, 0.0), walk_u=0.99,
+
+def table(kappa=1.0, rules=(), *, partner_affect=(0.0, 0.0, 0.0), walk_u=0.99,
           values=((2, 1, 2), (0, 2, 2))):
     """A one-table core with a known persona and values (as test_negotiation.table), at kappa."""
     core = C.NegotiationCore(1, emotion_influence=kappa, rules=rules, annotation_noise=0.0)
@@ -61,15 +63,15 @@ def test_kappa_one_is_the_frozen_subjective_world_and_kappa_zero_the_objective_t
                 rollout(SocialNegotiationEnv(), seed))
     assert same(rollout(SocialNegotiationEnv(emotion_influence=0.0), seed),
                 rollout(ObjectiveNegotiationEnv(), seed))
-    # and the v1 twin is v1's subjective env with emotion's influence removed
-    assert same(rollout(gym.make("SocialNegotiation-v1", emotion_influence=0.0), seed),
-                rollout(gym.make("ObjectiveNegotiation-v1"), seed))
+    # with the rule changes too, kappa = 0 is the objective twin of the same rules
+    assert same(rollout(SocialNegotiationEnv(emotion_influence=0.0, rules=CANDIDATE), seed),
+                rollout(ObjectiveNegotiationEnv(rules=CANDIDATE), seed))
     # the dose matters: kappa = 2 is another world
     assert not same(rollout(SocialNegotiationEnv(emotion_influence=2.0), seed),
                     rollout(SocialNegotiationEnv(), seed))
 
 
-@pytest.mark.parametrize("rules", C.RULES)
+@pytest.mark.parametrize("rules", [(), CANDIDATE, CANDIDATE + ("tone_first",)])
 def test_at_kappa_zero_decisions_ignore_the_partners_emotion(rules):
     """Forcing the partner into each emotion by hand changes nothing it does at kappa = 0; at
     kappa = 1 it does."""
@@ -117,57 +119,58 @@ def test_walk_probability_at_kappa(kappa):
         assert (core.act[0, 1] == C.ACT_WALK) == walks
 
 
-def test_v1_accepts_first_where_v0_walks():
+def test_accept_first_takes_an_offer_v0_walks_from():
     """An angry partner whose walk draw fires, offered more than its threshold: v0 walks before
-    looking at the offer, v1 takes it."""
-    for rules, act in (("v0", C.ACT_WALK), ("v1", C.ACT_ACCEPT)):
+    looking at the offer, accept_first takes it."""
+    for rules, act in (((), C.ACT_WALK), (("accept_first",), C.ACT_ACCEPT)):
         core = table(1.0, rules, partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
         core.step(offer((0, 0, 0)))  # everything to the partner: worth 1.0 >= 0.6 + 0.3
         assert core.act[0, 1] == act, rules
-    # rejected (keeps everything), v1 walks too
-    core = table(1.0, "v1", partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
+    # rejected (keeps everything), it walks with accept_first too
+    core = table(1.0, ("accept_first",), partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
     core.step(offer((1, 2, 3)))
     assert core.act[0, 1] == C.ACT_WALK
 
 
-def test_v1_walk_away_ends_the_relationship():
-    for rules, done, deal in (("v0", False, 1), ("v1", True, 0)):
+def test_walk_away_ends_the_relationship():
+    ends = ("walk_ends_relationship",)
+    for rules, done, deal in (((), False, 1), (ends, True, 0)):
         core = table(1.0, rules, partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
         reward = core.step(offer((1, 2, 3)))
         assert core.outcome[0] == C.WALKED_AWAY and reward[0, 0] == 0.0
         assert bool(core.done[0]) == done and int(core.deal[0]) == deal, rules
     # the learner walking away ends it as well
-    core = table(1.0, "v1")
+    core = table(1.0, ends)
     core.step(np.array([[C.WALK_AWAY, 0]]))
     assert core.done[0] and core.outcome[0] == C.WALKED_AWAY
     # an agreement does not: the next deal begins
-    core = table(1.0, "v1")
+    core = table(1.0, ends)
     core.step(offer((1, 0, 1)))
     assert core.outcome[0] == C.AGREEMENT and not core.done[0] and core.deal[0] == 1
 
 
-def test_v1_ids_and_argument_errors():
-    env = gym.make("SocialNegotiation-v1")
-    assert env.unwrapped.core.rules == "v1"
-    assert env.unwrapped.core.emotion_influence == C.EMOTION_INFLUENCE_V1
-    assert gym.make("ObjectiveNegotiation-v1").unwrapped.core.emotion_influence == 0.0
-    assert gym.make("SocialNegotiation-v1", emotion_influence=2).unwrapped.core.emotion_influence \
-        == 2.0
-    vec = gym.make_vec("SocialNegotiation-v1", num_envs=3, vectorization_mode="vector_entry_point")
-    assert vec.core.rules == "v1" and vec.core.emotion_influence == C.EMOTION_INFLUENCE_V1
-    pz = social_negotiation_v1.parallel_env(background=(1,))
-    assert pz.core.rules == "v1" and pz.metadata["name"] == "social_negotiation_v1"
-    assert social_negotiation_v1.parallel_env(subjective=False).core.emotion_influence == 0.0
+def test_rules_and_influence_reach_every_view_and_bad_values_are_refused():
+    env = gym.make("SocialNegotiation-v0", rules=["mood_decides", "accept_first"],
+                   emotion_influence=2)
+    assert env.unwrapped.core.rules == ("accept_first", "mood_decides")  # canonical order
+    assert env.unwrapped.core.emotion_influence == 2.0
+    vec = gym.make_vec("SocialNegotiation-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                       rules=CANDIDATE, emotion_influence=0.5)
+    assert vec.core.rules == CANDIDATE and vec.core.emotion_influence == 0.5
+    pz = social_negotiation_v0.parallel_env(background=(1,), rules=CANDIDATE)
+    assert pz.core.rules == CANDIDATE
+    assert social_negotiation_v0.parallel_env(subjective=False).core.emotion_influence == 0.0
+    assert gym.make("ObjectiveNegotiation-v0").unwrapped.core.emotion_influence == 0.0
     with pytest.raises(ValueError, match="objective twin: emotion_influence must be 0"):
-        gym.make("ObjectiveNegotiation-v1", emotion_influence=1.0)
+        gym.make("ObjectiveNegotiation-v0", emotion_influence=1.0)
     with pytest.raises(ValueError, match="finite number >= 0"):
         SocialNegotiationEnv(emotion_influence=-1.0)
     with pytest.raises(ValueError, match="finite number >= 0"):
         SocialNegotiationEnv(emotion_influence=float("nan"))
-    with pytest.raises(ValueError, match="allowed: v0, v1"):
-        SocialNegotiationEnv(rules="v2")
-    with pytest.raises(TypeError, match="fixes rules='v1'"):
-        social_negotiation_v1.parallel_env(rules="v0")
+    with pytest.raises(ValueError, match="allowed: accept_first, walk_ends_relationship"):
+        SocialNegotiationEnv(rules=("v1",))
+    with pytest.raises(ValueError, match="tone_first needs mood_decides"):
+        SocialNegotiationEnv(rules=("tone_first",))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -193,13 +196,25 @@ def test_public_goods_kappa_one_is_v0_and_kappa_zero_its_objective_twin(seed):
         gym.make("ObjectivePublicGoods-v0", emotion_influence=0.5)
 
 
-def test_v1_answers_on_the_emotion_it_brought_v0_on_the_one_the_move_leaves():
+def test_mood_decides_answers_on_the_emotion_it_brought_v0_on_the_one_the_move_leaves():
     """A mildly joyful partner offered 0.4 (goal 0.6): the shortfall turns it to surprise. v0
-    answers on surprise (threshold 0.6: it counters), v1 on the joy it felt (threshold 0.35: it
-    accepts)."""
-    for rules, act in (("v0", C.ACT_OFFER), ("v1", C.ACT_ACCEPT)):
+    answers on surprise (threshold 0.6: it counters), mood_decides on the joy it brought
+    (threshold 0.35: it accepts)."""
+    for rules, act in (((), C.ACT_OFFER), (("mood_decides",), C.ACT_ACCEPT)):
         core = table(1.0, rules, partner_affect=(0.5, 0.3, 0.3))
         assert core.emotion[0, 1] == A.JOY
         core.step(offer((1, 2, 1)))  # the partner (values 0, 2, 2) gets 2 balls: 0.4
         assert core.emotion[0, 1] == A.SURPRISE, rules  # both felt the same shortfall
         assert core.act[0, 1] == act, rules
+
+
+def test_tone_first_lets_an_apology_reach_the_reply():
+    """An angry partner (threshold 0.9) offered 0.6 with an apology: with mood_decides alone it
+    answers angry and, its walk draw firing, walks; with tone_first the apology lifts it out of
+    anger before it replies (threshold 0.6: it accepts). The apology counts either way."""
+    for rules, act in ((("accept_first", "mood_decides"), C.ACT_WALK),
+                       (("accept_first", "mood_decides", "tone_first"), C.ACT_ACCEPT)):
+        core = table(1.0, rules, partner_affect=A.PROTOTYPES[A.ANGER], walk_u=0.0)
+        core.step(offer((1, 1, 1), A.TONE_APOLOGETIC))  # partner gets 1 hat, 2 balls: 0.6
+        assert core.act[0, 1] == act, rules
+        assert core.apologies[0, 1] == 1

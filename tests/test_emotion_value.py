@@ -29,35 +29,36 @@ def test_reveal_emotion_replaces_the_cues_with_the_label():
 
 
 def _record(env, view, seed, ret, kappa=None):
-    cell = ev.Cell(env, kappa, "ppo", view, seed, 100, (), 8, ("default",))
+    cell = ev.Cell(env, kappa, (), "ppo", view, seed, 100, (), 8, ("default",))
     return {"cell": {**cell.__dict__}, "curve": [(100, ret)], "returns": {"default": ret},
             "wall_s": 1.0}
 
 
 def test_summary_and_criterion_on_hand_built_records(monkeypatch):
     monkeypatch.setattr(ev, "random_return", lambda env, kwargs, pop, episodes: 1.0)
-    records = [_record("SocialNegotiation-v1", "cues", s, r) for s, r in enumerate((2.0, 2.0))]
-    records += [_record("SocialNegotiation-v1", "filtered", s, 1.6) for s in range(2)]
-    records += [_record("ObjectiveNegotiation-v1", v, s, 2.0) for v in ("cues", "filtered")
+    records = [_record("SocialNegotiation-v0", "cues", s, r) for s, r in enumerate((2.0, 2.0))]
+    records += [_record("SocialNegotiation-v0", "filtered", s, 1.6) for s in range(2)]
+    records += [_record("ObjectiveNegotiation-v0", v, s, 2.0) for v in ("cues", "filtered")
                 for s in range(2)]
     rows = ev.summarise(records)
     by = {r["env"]: r for r in rows}
-    assert by["SocialNegotiation-v1"]["value"] == pytest.approx(0.4)
-    assert by["ObjectiveNegotiation-v1"]["value"] == 0.0
+    assert by["SocialNegotiation-v0"]["value"] == pytest.approx(0.4)
+    assert by["ObjectiveNegotiation-v0"]["value"] == 0.0
     [verdict] = ev.verdicts(rows)
     assert "criterion met" in verdict
     # a twin where the cues pay as much fails the criterion
-    records = [r for r in records if r["cell"]["env"] == "SocialNegotiation-v1"]
-    records += [_record("ObjectiveNegotiation-v1", "cues", s, 2.0) for s in range(2)]
-    records += [_record("ObjectiveNegotiation-v1", "filtered", s, 1.9) for s in range(2)]
+    records = [r for r in records if r["cell"]["env"] == "SocialNegotiation-v0"]
+    records += [_record("ObjectiveNegotiation-v0", "cues", s, 2.0) for s in range(2)]
+    records += [_record("ObjectiveNegotiation-v0", "filtered", s, 1.9) for s in range(2)]
     assert "criterion not met" in ev.verdicts(ev.summarise(records))[0]
-    assert "| SocialNegotiation-v1 |" in ev.render(ev.summarise(records), records, "cmd")
+    assert "| SocialNegotiation-v0 |" in ev.render(ev.summarise(records), records, "cmd")
 
 
 def test_cached_cells_are_not_run_again(tmp_path, monkeypatch):
-    cell = ev.Cell("SocialNegotiation-v1", None, "ppo", "cues", 0, 100, (), 8, ("default",))
+    cell = ev.Cell("SocialNegotiation-v0", None, (), "ppo", "cues", 0, 100, (), 8,
+                   ("default",))
     (tmp_path / f"{cell.name}.json").write_text(json.dumps(_record(
-        "SocialNegotiation-v1", "cues", 0, 1.5)))
+        "SocialNegotiation-v0", "cues", 0, 1.5)))
 
     def fail(cell):
         raise AssertionError("a cached cell ran again")
@@ -69,9 +70,18 @@ def test_cached_cells_are_not_run_again(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("learner", "view"), [("ppo", "truth"), ("recurrent-ppo", "filtered")])
 def test_one_real_cell_trains_and_evaluates(learner, view):
-    cell = ev.Cell("SocialNegotiation-v1", 2.0, learner, view, 0, 2_048, (), 8,
-                   ("default", "stoic"))
+    cell = ev.Cell("SocialNegotiation-v0", 2.0, ("accept_first", "mood_decides"), learner, view,
+                   0, 2_048, (), 8, ("default", "stoic"))
     record = ev.run_cell(cell)
     assert record["curve"][-1][0] >= 2_048
     assert set(record["returns"]) == {"default", "stoic"}
     assert all(0.0 <= r <= 4.0 for r in record["returns"].values())
+
+
+def test_objective_twins_get_no_influence_and_names_carry_the_rules():
+    cfg = ev.Config(kappas=(1.0, 2.0), rules=("accept_first",), seeds=1)
+    made = ev.cells(cfg)
+    assert {c.kappa for c in made if c.env == "ObjectiveNegotiation-v0"} == {None}
+    assert {c.kappa for c in made if c.env == "SocialNegotiation-v0"} == {1.0, 2.0}
+    assert all("__accept_first__" in c.name for c in made)
+    assert len({c.name for c in made}) == len(made) == 2 * 2 + 2  # (2 kappas + twin) x 2 views
