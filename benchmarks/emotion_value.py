@@ -264,7 +264,11 @@ def make_learner(cell: Cell, venv: Any) -> Any:
                   verbose=0)
     arch = list(c.net_arch)
     if cell.learner == "recurrent-ppo":
-        from sb3_contrib import RecurrentPPO
+        try:
+            from sb3_contrib import RecurrentPPO
+        except ImportError as e:  # an optional dependency: say how to get it
+            raise SystemExit("recurrent-ppo needs sb3-contrib: pip install -e '.[benchmarks]'"
+                             ) from e
 
         return RecurrentPPO("MultiInputLstmPolicy", venv, **kwargs, policy_kwargs=dict(
             net_arch=arch, lstm_hidden_size=128))

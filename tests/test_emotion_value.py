@@ -34,7 +34,7 @@ def _record(env, view, seed, ret, kappa=None):
             "wall_s": 1.0}
 
 
-def test_summary_and_criterion_on_hand_built_records(monkeypatch):
+def test_summary_and_criterion_on_hand_built_records(monkeypatch, tmp_path):
     monkeypatch.setattr(ev, "random_return", lambda env, kwargs, pop, episodes: 1.0)
     records = [_record("SocialNegotiation-v0", "cues", s, r) for s, r in enumerate((2.0, 2.0))]
     records += [_record("SocialNegotiation-v0", "filtered", s, 1.6) for s in range(2)]
@@ -52,6 +52,8 @@ def test_summary_and_criterion_on_hand_built_records(monkeypatch):
     records += [_record("ObjectiveNegotiation-v0", "filtered", s, 1.9) for s in range(2)]
     assert "criterion not met" in ev.verdicts(ev.summarise(records))[0]
     assert "| SocialNegotiation-v0 |" in ev.render(ev.summarise(records), records, "cmd")
+    ev.plot(ev.summarise(records), records, tmp_path / "value.png")
+    assert (tmp_path / "value.png").stat().st_size > 10_000
 
 
 def test_cached_cells_are_not_run_again(tmp_path, monkeypatch):

@@ -16,13 +16,16 @@ def _vec(env_id: str, n: int, **kwargs) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
 
 
-@pytest.mark.parametrize("env_id", ["SocialNegotiation-v1", "PublicGoods-v0"])
-def test_matches_dummy_vec_env_over_single_envs(env_id):
+@pytest.mark.parametrize(("env_id", "kwargs"), [
+    ("SocialNegotiation-v0", {"rules": ("accept_first", "walk_ends_relationship")}),
+    ("PublicGoods-v0", {})])
+def test_matches_dummy_vec_env_over_single_envs(env_id, kwargs):
     """Same seeds and actions: the same observations, rewards, dones and terminal observations as
-    SB3's DummyVecEnv stepping one Gymnasium env per sub-environment (same-step autoreset)."""
+    SB3's DummyVecEnv stepping one Gymnasium env per sub-environment (same-step autoreset; with
+    walk-aways ending the relationship, episodes of different lengths)."""
     n, seed = 3, 7
-    ours = GymnasiumVecEnv(_vec(env_id, n))
-    ref = DummyVecEnv([lambda: gym.make(env_id) for _ in range(n)])
+    ours = GymnasiumVecEnv(_vec(env_id, n, **kwargs))
+    ref = DummyVecEnv([lambda: gym.make(env_id, **kwargs) for _ in range(n)])
     ours.seed(seed)
     ref.seed(seed)
     a, b = ours.reset(), ref.reset()
@@ -62,7 +65,7 @@ def test_partial_reset_restarts_only_the_masked_rows():
 
 
 def test_filtered_cues_reach_sb3_neutralised():
-    venv = GymnasiumVecEnv(FilterEmotionCuesVector(_vec("SocialNegotiation-v1", 5)))
+    venv = GymnasiumVecEnv(FilterEmotionCuesVector(_vec("SocialNegotiation-v0", 5)))
     venv.seed(0)
     obs = venv.reset()
     for _ in range(40):
