@@ -467,7 +467,8 @@ def render(rows: list[dict[str, Any]], records: list[dict[str, Any]], command: s
         "Rows with view `truth` are the diagnostic (the learner told the true emotion): what "
         "perfect emotion reading would be worth, never an arm of a model comparison.",
         "",
-        "| env | κ, rule changes | learner | view | partners | steps | seeds | R view | R filtered | R random "
+        "| env | κ, rule changes | learner | view | partners | steps | seeds | R view | R filtered "
+        "| R random "
         "| V [95 % CI] | wall per run |",
         "|---|---:|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]

@@ -1,4 +1,4 @@
-"""Emotional influence (kappa) and the candidate rule changes: exact answers on hand-built tables."""
+"""Emotional influence (kappa) and the candidate rule changes: exact answers on small cases."""
 
 from __future__ import annotations
 
