@@ -46,6 +46,14 @@ def check_discrete_action(action: Any, n: int) -> int:
     return a
 
 
+def check_num_envs(num_envs: Any) -> int:
+    """Returns ``num_envs`` as an int, or raises ``ValueError`` unless it is an integer >= 1."""
+    if (not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool)
+            or num_envs < 1):
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    return int(num_envs)
+
+
 def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None:
     """Validates ``render_mode`` against the env's metadata."""
     if render_mode is not None and render_mode not in allowed:

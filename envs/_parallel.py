@@ -11,6 +11,7 @@ from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from lewm_rl.envs._checks import check_discrete_action
+from lewm_rl.envs._state import core_state, generator_state, load_core_state, load_generator_state
 
 
 class CoreParallelEnv(ParallelEnv):
@@ -76,6 +77,25 @@ class CoreParallelEnv(ParallelEnv):
         if terminated or truncated:
             self.agents = []
         return obs, rewards, terms, truncs, infos
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot mid-episode: the core's arrays, the generator, the live agents and the
+        transcript (numpy arrays, plain dicts, lists and strings only)."""
+        return {"core": core_state(self.core),
+                "generator": None if self._rng is None else generator_state(self._rng),
+                "agents": list(getattr(self, "agents", [])),
+                "transcript": list(getattr(self, "_transcript", []))}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores a :meth:`get_state` snapshot of an env built with the same arguments."""
+        load_core_state(self.core, state["core"])
+        if state["generator"] is None:
+            self._rng = None
+        else:
+            self._rng, _ = seeding.np_random(0)
+            load_generator_state(self._rng, state["generator"])
+        self.agents = list(state["agents"])
+        self._transcript = list(state["transcript"])
 
     def render(self):
         if self.render_mode == "ansi":

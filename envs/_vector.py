@@ -11,6 +11,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from lewm_rl.envs._state import core_state, generator_state, load_core_state, load_generator_state
+
 
 class CoreVectorEnv(gym.vector.VectorEnv):
     """A ``VectorEnv`` over a batched core whose seat 0 is the learner.
@@ -19,6 +21,10 @@ class CoreVectorEnv(gym.vector.VectorEnv):
     ends resets that sub-environment (reward 0, not terminal). ``reset(seed=s)`` seeds
     sub-environment ``i`` with ``s + i``, so it follows exactly the trajectory of the single env
     reset with seed ``s + i``.
+
+    ``get_state()`` / ``set_state(state)`` snapshot and restore every sub-environment mid-episode
+    (the core's arrays, the generators, the pending autoresets), so a stopped training run carries
+    on exactly where it was.
 
     Subclasses build ``self.core`` (with ``reset_rows(rows, generators)``, ``step(actions)``,
     ``observation(seat)``, ``info(seat)``, ``done`` and ``t``) and call :meth:`_setup`.
@@ -108,3 +114,25 @@ class CoreVectorEnv(gym.vector.VectorEnv):
             self.core.done |= truncated
         self._autoreset = terminated | truncated
         return self.core.observation(0), reward, terminated, truncated, self.core.info(0)
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot of every sub-environment: ``{"core": {name: array}, "generators": [dict],
+        "autoreset": (num_envs,) bool}`` (numpy arrays and plain dicts only)."""
+        return {"core": core_state(self.core),
+                "generators": [generator_state(g) for g in self._generators],
+                "autoreset": self._autoreset.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores a :meth:`get_state` snapshot of an env built with the same arguments.
+
+        Raises:
+            ValueError: the snapshot is of another env or another ``num_envs``.
+        """
+        if len(state["generators"]) != self.num_envs:
+            raise ValueError(f"env state holds {len(state['generators'])} sub-environments, the "
+                             f"env {self.num_envs}")
+        load_core_state(self.core, state["core"])
+        self._generators = [seeding.np_random(0)[0] for _ in range(self.num_envs)]
+        for g, saved in zip(self._generators, state["generators"], strict=True):
+            load_generator_state(g, saved)
+        self._autoreset[:] = np.asarray(state["autoreset"], dtype=bool)

@@ -10,7 +10,12 @@ from gymnasium import spaces
 from lewm_rl.envs import _raster
 from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
+from lewm_rl.envs._checks import (
+    check_influence,
+    check_num_envs,
+    check_render_mode,
+    named_kwargs,
+)
 from lewm_rl.envs._single import CoreEnv
 from lewm_rl.envs._vector import CoreVectorEnv
 
@@ -353,6 +358,7 @@ class SocialNegotiationVectorEnv(CoreVectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
+        num_envs = check_num_envs(num_envs)
         self.core = C.NegotiationCore(
             num_envs, subjective=self.subjective, population=population,
             annotation_noise=annotation_noise, n_deals=n_deals, round_limit=round_limit,

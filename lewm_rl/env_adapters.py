@@ -3,7 +3,8 @@
 Both adapters expose *seats* (the learners: one for a Gymnasium env, every learner agent of a
 PettingZoo env), each with batched observations ``(N, ...)`` over ``N`` parallel env copies, and
 Gymnasium's next-step autoreset: the step after an episode ends resets that copy (its reward is 0
-and its observation starts a new episode).
+and its observation starts a new episode). ``get_state()`` / ``set_state()`` snapshot every copy
+mid-episode (numpy arrays and plain data), so a checkpointed run carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ class GymVectorAdapter:
         return ({"learner": obs}, {"learner": reward.astype(np.float32)}, term, trunc,
                 {"learner": info})
 
+    def get_state(self) -> dict[str, Any]:
+        return self.env.unwrapped.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.env.unwrapped.set_state(state)
+
     def close(self) -> None:
         self.env.close()
 
@@ -137,6 +144,16 @@ class PettingZooAdapter:
             obs.append(o)
             infos.append(inf)
         return self._stack(obs), reward, term, trunc, self._stack(infos)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"envs": [env.get_state() for env in self.envs], "done": self._done.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if len(state["envs"]) != self.num_envs:
+            raise ValueError(f"env state holds {len(state['envs'])} envs, the run {self.num_envs}")
+        for env, saved in zip(self.envs, state["envs"], strict=True):
+            env.set_state(saved)
+        self._done[:] = np.asarray(state["done"], dtype=bool)
 
     def close(self) -> None:
         for env in self.envs:

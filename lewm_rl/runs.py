@@ -2,12 +2,12 @@
 
 A run directory holds ``config.json`` (the resolved :class:`lewm_rl.train.TrainConfig`) and, for
 Dreamer runs, ``checkpoint.pt`` (read with ``weights_only=True``: data, never code); SB3 runs hold
-``sb3_model.zip`` (SB3's own ``load``) and ``world_model.pt`` (:meth:`EmotionalWorldModel.load`).
+``sb3_model.zip`` (SB3's own ``load``) and ``world_model.pt`` (:meth:`EmotionalWorldModel.load`),
+written when they end, beside the ``checkpoint.pt`` that ``--resume`` reads.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
         CheckpointError: no run there, or its checkpoint cannot be read (one line naming it).
     """
     from lewm_rl.env_adapters import make_adapter
-    from lewm_rl.train import build_models, config_from_dict
+    from lewm_rl.train import build_models, read_run_config
     from lewm_rl.world_models.probe import EmotionProbe
 
     run_dir = Path(run_dir)
@@ -70,7 +70,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     if not cfg_path.is_file():
         raise CheckpointError(f"no run at {run_dir} (no config.json there); pass a run directory "
                               "such as runs/<env>__<agent>__s0__<time>/lewm")
-    config = config_from_dict(json.loads(cfg_path.read_text()))
+    config = read_run_config(run_dir)
     if config.agent != "dreamer":
         from lewm_rl.agents.sb3.runner import load_models  # SB3 stays under agents/sb3
 

@@ -11,17 +11,29 @@ Examples::
     python -m lewm_rl.train --env social_negotiation_v0            # PettingZoo: every seat learns
     python -m lewm_rl.train --resume runs/<run dir>                # continue a stopped run
     tensorboard --logdir runs
+
+Nothing is lost and nothing fails silently: Ctrl-C and SIGTERM (a scheduler's preemption) save a
+checkpoint and print how to resume; a checkpoint is written only when the models in it are finite
+and sound, and keeps the one before it (``checkpoint.prev.pt``); a divergence (a NaN or infinity in
+a loss, a sampled probability, the actor or the critic) stops the run with one line naming the step,
+what went non-finite and the last good checkpoint. A resumed run carries on exactly where it
+stopped (envs mid-episode, beliefs, replay, optimisers, every RNG): a seeded run interrupted and
+resumed ends as the uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +43,16 @@ import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
 from lewm_rl.agents.sb3.config import SB3Config
-from lewm_rl.checkpoint import CheckpointError, load, save_atomic
+from lewm_rl.checkpoint import (
+    CheckpointError,
+    find_nonfinite,
+    load,
+    previous_path,
+    remove_stale_temporaries,
+    save_keeping_previous,
+    to_arrays,
+    to_tensors,
+)
 from lewm_rl.data.replay import SequenceReplay, to_torch
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
 from lewm_rl.evaluation import normalised, reference_returns
@@ -66,7 +87,8 @@ class TrainConfig:
     observations, no world model); ppo-belief (SB3 PPO on the world model's belief); ppo-
     imagination (SB3 PPO trained inside the world model, refitted on real data)."""
     steps: int = 12_000
-    """Env steps to train for (per seat); on --resume the larger of this and the saved value."""
+    """Env steps to train for (per seat); --resume continues to the run's saved value unless
+    --steps is given."""
     seed: int = 0
     """Seed of training (env seeds, network initialisation, sampling)."""
     logdir: str = "runs"
@@ -76,7 +98,7 @@ class TrainConfig:
     resume: str | None = None
     """Run directory (or --compare parent directory) to continue from its last checkpoint."""
     device: str = "cpu"
-    """Torch device, e.g. cpu or cuda."""
+    """Torch device, e.g. cpu, cuda or cuda:1 (checked to exist before anything is created)."""
     num_envs: int = 8
     """Parallel env copies."""
     population: str = "default"
@@ -100,11 +122,12 @@ class TrainConfig:
     eval_episodes: int = 32
     """Evaluation episodes (one per fixed evaluation seed)."""
     checkpoint_every: int = 3_000
-    """Env steps between checkpoints (one is also written at the end and on Ctrl-C)."""
+    """Env steps between checkpoints (one is also written at the end, on Ctrl-C and on SIGTERM)."""
     log_every: int = 500
     """Env steps between scalar logs."""
     max_skipped_updates: int = 20
-    """Stop with an error after this many non-finite world-model losses in a row."""
+    """Stop with an error after this many updates in a row with a non-finite loss or gradient
+    (world model or actor-critic; such an update is not applied)."""
     threads: int = 0
     """torch threads (0: torch's default)."""
     progress: bool = True
@@ -120,6 +143,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raises ``ValueError`` naming what is wrong and what is allowed."""
+        check_finite(self)
         check_env_id(self.env)
         from lewm_rl.envs.affect import check_annotation_noise, check_population
 
@@ -143,6 +167,44 @@ class TrainConfig:
         if self.compare and self.agent == "ppo":
             raise ValueError("--compare trains lewm and blind world models; --agent ppo uses none "
                              "(allowed with --compare: dreamer, ppo-belief, ppo-imagination)")
+        check_device(self.device)
+
+
+def check_finite(config: Any, prefix: str = "") -> None:
+    """Raises ``ValueError`` naming the first float flag of ``config`` (nested configs included)
+    that is NaN or infinite: ``nan`` would train with no updates, ``inf`` never end."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        flag = f"--{prefix}{f.name.replace('_', '-')}"
+        if dataclasses.is_dataclass(value):
+            check_finite(value, f"{prefix}{f.name}.")
+            continue
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{flag} must be a finite number, got {value}")
+
+
+def check_device(device: str) -> None:
+    """Raises ``ValueError`` unless ``device`` names a torch device present on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {device!r} is not a torch device; use e.g. cpu, cuda or "
+                         f"cuda:0") from None
+    if dev.type == "cpu":
+        return
+    backend = getattr(torch, dev.type, None)
+    if dev.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+    available = backend is not None and hasattr(backend, "is_available") and backend.is_available()
+    if not available:
+        raise ValueError(f"--device {device}: no {dev.type} device is available on this machine "
+                         f"(torch.{dev.type}.is_available() is False); use --device cpu")
+    count = getattr(backend, "device_count", lambda: 1)()
+    if dev.index is not None and dev.index >= count:
+        raise ValueError(f"--device {device}: this machine has {count} {dev.type} device(s) "
+                         f"(indices 0 to {count - 1})")
 
 
 def resolved(config: TrainConfig) -> TrainConfig:
@@ -157,21 +219,113 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    """The inverse of :func:`config_to_dict` (JSON lists become the tuples they were)."""
+    """The inverse of :func:`config_to_dict` (JSON lists become the tuples they were).
+
+    Raises:
+        ValueError: ``d`` is not such a dict, or holds keys no config field has (one line naming
+            every one of them).
+    """
+    nested = {"wm": WorldModelConfig, "dreamer": DreamerConfig, "sb3": SB3Config}
+    if not isinstance(d, dict) or not all(isinstance(d.get(k, {}), dict) for k in nested):
+        raise ValueError("not a TrainConfig: expected a JSON object with wm, dreamer and sb3 "
+                         "objects")
+    unknown = [k for k in d if k not in {f.name for f in dataclasses.fields(TrainConfig)}]
+    for key, cls in nested.items():
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown += [f"{key}.{k}" for k in d.get(key, {}) if k not in names]
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}: not fields of this version's "
+                         f"TrainConfig (written by another version?)")
 
     def tuples(x: dict[str, Any]) -> dict[str, Any]:
         return {k: tuple(v) if isinstance(v, list) else v for k, v in x.items()}
 
-    d = dict(d)
-    d["wm"] = WorldModelConfig(**tuples(d["wm"]))
-    d["dreamer"] = DreamerConfig(**tuples(d["dreamer"]))
-    d["sb3"] = SB3Config(**tuples(d.get("sb3", {})))
+    d = tuples(d)
+    for key, cls in nested.items():
+        d[key] = cls(**tuples(d.get(key, {})))
     d["eval_populations"] = tuple(d.get("eval_populations", ()))
     return TrainConfig(**d)
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on; the message says why."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM) after saving a checkpoint.
+
+    Attributes:
+        signum: the signal; a CLI exits with ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that stop a run cleanly: at the end of the current step, after a checkpoint."""
+
+
+@contextlib.contextmanager
+def stop_on_signals(on_signal) -> Iterator[None]:
+    """Calls ``on_signal(signum)`` on Ctrl-C or SIGTERM instead of dying; a second signal raises
+    ``KeyboardInterrupt`` at once. Handlers are installed only in the main thread (elsewhere, e.g.
+    in a worker thread, this does nothing), never over a signal that is ignored (a background
+    job's Ctrl-C), and restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seen: list[int] = []
+
+    def handler(signum, frame):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(signum)
+        on_signal(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def divergence_error(step: int, what: str, checkpoint: Path,
+                     last_good: tuple[Path, int] | None,
+                     lower: str = "--wm.lr, --dreamer.actor-lr or --dreamer.critic-lr"
+                     ) -> TrainingError:
+    """The one-line error of a diverged run: the step, what went non-finite, the last good
+    checkpoint (and the one kept before it, ``checkpoint.prev.pt``) and what to try.
+
+    Args:
+        step: env steps (per seat) when it was found.
+        what: what went non-finite, e.g. ``"the world-model loss was not finite for 20 updates in a
+            row"``.
+        checkpoint: the run's ``checkpoint.pt``.
+        last_good: the newest checkpoint written (or resumed from) and its step.
+        lower: the flags worth lowering.
+    """
+    if last_good is None:
+        good = "no checkpoint had been written yet"
+    else:
+        good = f"the last good checkpoint is {last_good[0]} (step {last_good[1]})"
+        prev = previous_path(checkpoint)
+        if prev.is_file():
+            good += f", the one before it {prev.name}"
+    return TrainingError(f"training diverged at step {step}: {what}; {good}; lower {lower}, or "
+                         f"check the data")
+
+
+def is_nonfinite_sampling(err: BaseException) -> bool:
+    """Whether ``err`` is torch refusing non-finite probabilities: ``torch.multinomial`` sampling
+    from them (``RuntimeError``), or a distribution built on them (``ValueError``)."""
+    text = str(err)
+    return ((isinstance(err, RuntimeError) and "probability tensor contains either" in text)
+            or (isinstance(err, ValueError) and "Expected parameter" in text
+                and "found invalid values" in text))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,6 +377,30 @@ def _concat_seats(per_seat: dict[str, dict[str, np.ndarray]], seats) -> dict[str
     return {k: np.concatenate([np.asarray(per_seat[s][k]) for s in seats]) for k in keys}
 
 
+def _labels(info: dict[str, dict[str, Any]], seats) -> dict[str, dict[str, np.ndarray]]:
+    """The labels of ``info`` the replay keeps (training targets, never a policy input)."""
+    return {s: {"emotion": np.asarray(info[s]["emotion"]),
+                "emotion_annotated": np.asarray(info[s]["emotion_annotated"])} for s in seats}
+
+
+def _carry_state(carry) -> dict[str, torch.Tensor] | None:
+    """A learner's carried belief ``(State, previous action)`` as plain tensors."""
+    if carry is None:
+        return None
+    state, action = carry
+    return {"deter": state.deter, "stoch": state.stoch, "emotion": state.emotion,
+            "action": action}
+
+
+def _carry_from_state(saved: dict[str, torch.Tensor] | None, device: str):
+    if saved is None:
+        return None
+    from lewm_rl.world_models.model import State
+
+    state = State(*(saved[k].to(device) for k in ("deter", "stoch", "emotion")))
+    return state, saved["action"].to(device)
+
+
 class Trainer:
     """The training loop for one world-model configuration (see the module docstring)."""
 
@@ -251,7 +429,15 @@ class Trainer:
         self.env_seed = c.seed * 100_003
         self.metrics: dict[str, list[float]] = {}
         self.writer = None
+        self.live: dict[str, Any] | None = None
+        """What the loop carries from one env step to the next (observations, rewards, flags,
+        labels, episode returns); saved with the envs' own state, so a resumed run goes on
+        mid-episode."""
+        self.last_good: tuple[Path, int] | None = None
+        """The newest checkpoint written (or resumed from) and its step."""
+        self._stop_signal: int | None = None
         self._last_eval: tuple[int, dict[str, float]] | None = None
+        self._last_return = float("nan")
 
     # -- persistence ----------------------------------------------------------------------------
     @property
@@ -259,17 +445,32 @@ class Trainer:
         return self.run_dir / "checkpoint.pt"
 
     def save(self) -> Path:
+        """Writes ``checkpoint.pt`` (keeping the one it replaces as ``checkpoint.prev.pt``).
+
+        Raises:
+            TrainingError: the models are not healthy (:meth:`health`); nothing is written, so the
+                last good checkpoint is never replaced by a diverged one.
+        """
+        problem = self.health()
+        if problem is not None:
+            raise self.diverged(f"{problem}, so no checkpoint was written")
         payload = {
             "step": self.step, "updates": self.updates, "update_debt": self.update_debt,
             "episodes": self.episodes, "next_eval": self.next_eval, "next_ckpt": self.next_ckpt,
             "next_log": self.next_log, "env_seed": self.env_seed,
+            "skipped_in_a_row": self.skipped_in_a_row,
             "learners": [ln.state_dict() for ln in self.learners],
+            "carry": [_carry_state(ln.carry) for ln in self.learners],
+            "live": to_tensors(self.live), "env": to_tensors(self.adapter.get_state()),
+            "metrics": {k: list(v) for k, v in self.metrics.items()},
             "rng": json.dumps(self.rng.bit_generator.state),
             "torch_gen": self.torch_gen.get_state(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": (torch.cuda.get_rng_state_all()
                          if torch.device(self.config.device).type == "cuda" else []),
         }
-        return save_atomic(payload, self.checkpoint_path)
+        path = save_keeping_previous(payload, self.checkpoint_path)
+        self.last_good = (path, self.step)
+        return path
 
     def restore(self) -> None:
         state = load(self.checkpoint_path, map_location="cpu")  # modules copy to their device
@@ -279,16 +480,102 @@ class Trainer:
             for k in ("step", "updates", "update_debt", "episodes", "next_eval", "next_ckpt",
                       "next_log", "env_seed"):
                 setattr(self, k, state[k])
+            self.skipped_in_a_row = state.get("skipped_in_a_row", 0)
             self.rng.bit_generator.state = json.loads(state["rng"])
             self.torch_gen.set_state(state["torch_gen"].cpu())  # RNG states are CPU tensors
             torch.set_rng_state(state["torch_rng"].cpu())
             if state.get("cuda_rng"):
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
-        except (KeyError, ValueError, RuntimeError) as err:
+            if state.get("live") is not None and state.get("env") is not None:
+                self.adapter.set_state(to_arrays(state["env"]))
+                self.live = to_arrays(state["live"])
+                for ln, carry in zip(self.learners, state["carry"], strict=True):
+                    ln.carry = _carry_from_state(carry, ln.device)
+                self.metrics = {k: list(v) for k, v in state.get("metrics", {}).items()}
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
             raise CheckpointError(f"checkpoint {self.checkpoint_path} does not match this run "
                                   f"({str(err).splitlines()[0][:100]})") from None
-        # Episodes in flight when the run stopped start afresh, from a new seed.
-        self.env_seed += 7919 * (self.step + 1)
+        if self.live is None:  # an older checkpoint without the envs' state: episodes start afresh
+            self.env_seed += 7919 * (self.step + 1)
+        self.last_good = (self.checkpoint_path, self.step)
+
+    # -- health ---------------------------------------------------------------------------------
+    def health(self) -> str | None:
+        """What is not finite in the models, or ``None`` if they are healthy.
+
+        Checks every parameter and optimiser state (world model, actor, critic, probe) and the
+        beliefs the loop carries, then, once there have been updates, runs the models as the loop
+        would next, with private generators (no training RNG moves): the next step's belief and
+        action probabilities, the world-model loss on a replayed batch, the probabilities it
+        samples, an imagined rollout and the critic's values. Weights that are finite but have
+        exploded fail the second part as soon as what they compute is not.
+        """
+        for ln in self.learners:
+            seat = "" if len(self.learners) == 1 else f" of {'/'.join(ln.seats)}"
+            parts = {"world model": ln.wm.state_dict(), "world-model optimiser":
+                     ln.wm_opt.state_dict(), "actor-critic": ln.agent.state_dict(),
+                     "belief": _carry_state(ln.carry)}
+            if ln.probe is not None:
+                parts["probe"] = ln.probe.full_state_dict()
+            found = find_nonfinite(parts)
+            if found is not None:
+                return f"{found}{seat} is not finite"
+            if self.updates:
+                problem = self._probe_models(ln)
+                if problem is not None:
+                    return f"{problem}{seat}"
+        return None
+
+    @torch.no_grad()
+    def _probe_models(self, ln: Learner) -> str | None:
+        c = self.config
+        generator = self._eval_generator()
+        batch = to_torch(ln.replay.sample(c.batch_size, c.seq_len, np.random.default_rng(0)),
+                         ln.device)
+
+        def act(features: torch.Tensor) -> torch.Tensor:
+            return torch.multinomial(ln.agent.policy(features).probs, 1,
+                                     generator=generator).squeeze(-1)
+
+        try:
+            if self.live is not None:  # the next step's belief and action probabilities
+                obs = to_tensor_obs(_concat_seats(self.live["obs"], ln.seats), ln.wm.mods,
+                                    ln.device)
+                first = torch.as_tensor(np.concatenate([self.live["is_first"]] * len(ln.seats)),
+                                        device=ln.device)
+                _, (belief, _) = ln.agent.act(ln.carry, obs, first, explore=True,
+                                              generator=generator)
+                features = ln.wm.features(belief)
+                if find_nonfinite([features, ln.agent.policy(features).probs]) is not None:
+                    return "the belief or the action probabilities of the next step are not finite"
+            loss, _, states = ln.wm.loss_and_states(batch, generator, with_metrics=False)
+            if not torch.isfinite(loss):
+                return "the world-model loss on a replayed batch is not finite"
+            start = states.flatten()[: c.batch_size]
+            traj = ln.wm.imagine(start, act, c.dreamer.horizon, generator=generator,
+                                 decode_behaviour=False)
+            value = ln.agent.critic(traj.features)
+            if find_nonfinite([traj.features, traj.reward, traj.cont, value]) is not None:
+                return "the imagined rollouts (features, rewards, values) are not finite"
+        except (RuntimeError, ValueError) as err:
+            if is_nonfinite_sampling(err):
+                return "the probabilities the models sample from are not finite"
+            raise
+        return None
+
+    def diverged(self, what: str) -> TrainingError:
+        """:func:`divergence_error` at this step."""
+        return divergence_error(self.step, what, self.checkpoint_path, self.last_good)
+
+    @contextlib.contextmanager
+    def guard(self, where: str) -> Iterator[None]:
+        """Turns torch's refusal of NaN or inf probabilities into :meth:`diverged` (one line)."""
+        try:
+            yield
+        except (RuntimeError, ValueError) as err:
+            if is_nonfinite_sampling(err):
+                raise self.diverged(f"the probabilities sampled {where} were not finite") from None
+            raise
 
     # -- logging --------------------------------------------------------------------------------
     def log(self, key: str, value: float) -> None:
@@ -306,6 +593,12 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
+        """Trains to ``config.steps`` (from the checkpoint, if the run directory holds one).
+
+        Raises:
+            Interrupted: Ctrl-C or SIGTERM; a checkpoint was saved (or the run had diverged).
+            TrainingError: the run diverged (one line; see :meth:`diverged`).
+        """
         from torch.utils.tensorboard import SummaryWriter
 
         from lewm_rl.tensorboard import comparison_layout, hyperparameter_table
@@ -314,22 +607,16 @@ class Trainer:
         resuming = self.checkpoint_path.exists()
         if resuming:
             self.restore()
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step if resuming else None)
+        # Events after the checkpoint's step are purged; those at it were logged before the save.
+        self.writer = SummaryWriter(str(self.run_dir),
+                                    purge_step=self.step + 1 if resuming else None)
         if not resuming:
             self.writer.add_text("hyperparameters", hyperparameter_table(config_to_dict(c)))
             for ln in self.learners:
                 self.writer.add_text("world_model/architecture", explained(ln.wm))
             self.writer.add_custom_scalars(comparison_layout(self._eval_populations))
-        obs, info = self.adapter.reset(seed=self.env_seed)
-        n = self.adapter.num_envs
-        seats = self.adapter.seats
-        reward = {s: np.zeros(n, dtype=np.float32) for s in seats}
-        is_first = np.ones(n, dtype=bool)
-        is_terminal = np.zeros(n, dtype=bool)
-        done = np.zeros(n, dtype=bool)
-        ep_return = {s: np.zeros(n) for s in seats}
-        for ln in self.learners:
-            ln.carry = None
+        if self.live is None:
+            self._start_episodes()
         bar = None
         if c.progress:
             from tqdm import tqdm
@@ -337,76 +624,125 @@ class Trainer:
             bar = tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True,
                        desc=f"{c.world_model} {c.env}", position=_bar_position(), leave=True)
         t0, s0 = time.perf_counter(), self.step
-        last_return = float("nan")
         results: dict[str, float] = {}
         try:
-            while self.step < c.steps:
-                actions = self._act(obs, is_first)
-                for ln in self.learners:
-                    row = _concat_seats({s: {**obs[s], "action": actions[s], "reward": reward[s],
-                                             "is_first": is_first, "is_terminal": is_terminal,
-                                             "emotion": np.asarray(info[s]["emotion"]),
-                                             "emotion_annotated":
-                                                 np.asarray(info[s]["emotion_annotated"])}
-                                         for s in ln.seats}, ln.seats)
-                    ln.replay.add(row)
-                obs, reward, term, trunc, info = self.adapter.step(actions)
-                # Next-step autoreset: envs that were done have just been reset.
-                is_first, is_terminal = done, term
-                for s in seats:
-                    ep_return[s][is_first] = 0.0
-                    ep_return[s] += np.where(is_first, 0.0, reward[s])
-                done = term | trunc
-                if done.any():
-                    finished = [float(np.mean([ep_return[s][i] for s in seats]))
-                                for i in np.flatnonzero(done)]
-                    for r in finished:
-                        self.log("train/episode_return", r)
-                    if len(seats) > 1:
-                        for s in seats:
-                            for i in np.flatnonzero(done):
-                                self.log(f"train/{s}/episode_return", ep_return[s][i])
-                    last_return = float(np.mean(finished))
-                    self.episodes += len(finished)
-                self.step += n
-                if self.step > c.prefill:
-                    self.update_debt += n * c.train_ratio / (c.batch_size * c.seq_len)
-                    while self.update_debt >= 1.0:
-                        self._update()
-                        self.update_debt -= 1.0
+            with stop_on_signals(self._request_stop):
+                while self.step < c.steps and self._stop_signal is None:
+                    self._env_step()
+                    n = self.adapter.num_envs
+                    if self.step > c.prefill:
+                        self.update_debt += n * c.train_ratio / (c.batch_size * c.seq_len)
+                        while self.update_debt >= 1.0:
+                            self._update()
+                            self.update_debt -= 1.0
+                    if bar is not None:
+                        bar.update(n)
+                        fps = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                        bar.set_postfix(ret=f"{self._last_return:.2f}", fps=f"{fps:.0f}",
+                                        refresh=False)
+                    if self.step >= self.next_log:
+                        self.log("train/fps",
+                                 (self.step - s0) / max(time.perf_counter() - t0, 1e-9))
+                        self.log("train/episodes", self.episodes)
+                        self.flush()
+                        self.next_log += c.log_every
+                    if self.step >= self.next_eval:
+                        results = self.evaluate()
+                        self.next_eval += c.eval_every
+                    if self.step >= self.next_ckpt:
+                        self.save()
+                        self.next_ckpt += c.checkpoint_every
+                if self._stop_signal is not None:
+                    raise Interrupted(self._stop_signal)
                 if bar is not None:
-                    bar.update(n)
-                    fps = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    bar.set_postfix(ret=f"{last_return:.2f}", fps=f"{fps:.0f}", refresh=False)
-                if self.step >= self.next_log:
-                    self.log("train/fps", (self.step - s0) / max(time.perf_counter() - t0, 1e-9))
-                    self.log("train/episodes", self.episodes)
-                    self.flush()
-                    self.next_log += c.log_every
-                if self.step >= self.next_eval:
-                    results = self.evaluate()
-                    self.next_eval += c.eval_every
-                if self.step >= self.next_ckpt:
-                    self.save()
-                    self.next_ckpt += c.checkpoint_every
-        except KeyboardInterrupt:
-            self.flush()
-            path = self.save()
+                    bar.close()
+                    bar = None
+                # A signal from here on lets the run finish: it is saving anyway.
+                results = self.evaluate(final=True)
+                self.flush()
+                self.save()
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (at a step's end), or a second one
+            signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
             if bar is not None:
                 bar.close()
-            print(f"\ninterrupted at step {self.step}: saved {path}; continue with "
-                  f"--resume {self.run_dir}", file=sys.stderr)
-            raise
-        if bar is not None:
-            bar.close()
-        results = self.evaluate(final=True)
-        self.flush()
-        self.save()
+                bar = None
+            self._save_on_interrupt(signum)
+            raise Interrupted(signum) from None
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.writer is not None:
+                self.writer.flush()
         self.writer.close()
         (self.run_dir / "results.json").write_text(json.dumps(
             {"step": self.step, "world_model": c.world_model, "env": c.env, "seed": c.seed,
              **results}, indent=2))
         return results
+
+    def _request_stop(self, signum: int) -> None:
+        self._stop_signal = signum
+
+    def _save_on_interrupt(self, signum: int) -> None:
+        """Saves and prints the resume hint (or, if the models went bad, that nothing was saved)."""
+        name = signal.Signals(signum).name
+        self.flush()
+        try:
+            path = self.save()
+        except TrainingError as err:
+            print(f"\n{name} at step {self.step}: {err}", file=sys.stderr)
+            return
+        print(f"\n{name}: interrupted at step {self.step}: saved {path}; continue with "
+              f"--resume {self.run_dir}", file=sys.stderr)
+
+    def _start_episodes(self) -> None:
+        """Resets every env copy (seeded by ``env_seed``) and the loop's carried state."""
+        obs, info = self.adapter.reset(seed=self.env_seed)
+        n = self.adapter.num_envs
+        seats = self.adapter.seats
+        self.live = {
+            "obs": obs, "info": _labels(info, seats),
+            "reward": {s: np.zeros(n, dtype=np.float32) for s in seats},
+            "is_first": np.ones(n, dtype=bool), "is_terminal": np.zeros(n, dtype=bool),
+            "done": np.zeros(n, dtype=bool), "ep_return": {s: np.zeros(n) for s in seats},
+        }
+        for ln in self.learners:
+            ln.carry = None
+
+    def _env_step(self) -> None:
+        """Acts in every env copy, writes the replay rows, steps the envs, counts episodes."""
+        lv = self.live
+        seats = self.adapter.seats
+        obs, info, reward = lv["obs"], lv["info"], lv["reward"]
+        with self.guard("while acting"):
+            actions = self._act(obs, lv["is_first"])
+        for ln in self.learners:
+            row = _concat_seats({s: {**obs[s], "action": actions[s], "reward": reward[s],
+                                     "is_first": lv["is_first"], "is_terminal": lv["is_terminal"],
+                                     **info[s]} for s in ln.seats}, ln.seats)
+            ln.replay.add(row)
+        obs, reward, term, trunc, info = self.adapter.step(actions)
+        # Next-step autoreset: envs that were done have just been reset.
+        is_first, is_terminal = lv["done"], term
+        ep_return = lv["ep_return"]
+        for s in seats:
+            ep_return[s][is_first] = 0.0
+            ep_return[s] += np.where(is_first, 0.0, reward[s])
+        done = term | trunc
+        if done.any():
+            finished = [float(np.mean([ep_return[s][i] for s in seats]))
+                        for i in np.flatnonzero(done)]
+            for r in finished:
+                self.log("train/episode_return", r)
+            if len(seats) > 1:
+                for s in seats:
+                    for i in np.flatnonzero(done):
+                        self.log(f"train/{s}/episode_return", ep_return[s][i])
+            self._last_return = float(np.mean(finished))
+            self.episodes += len(finished)
+        self.live = {"obs": obs, "info": _labels(info, seats), "reward": reward,
+                     "is_first": is_first, "is_terminal": is_terminal, "done": done,
+                     "ep_return": ep_return}
+        self.step += self.adapter.num_envs
 
     def _act(self, obs, is_first) -> dict[str, np.ndarray]:
         c = self.config
@@ -436,26 +772,37 @@ class Trainer:
         for ln in self.learners:
             batch = to_torch(ln.replay.sample(c.batch_size, c.seq_len, self.rng), ln.device)
             with_metrics = self.updates % 10 == 0
-            metrics, states = fit_step(ln.wm, ln.wm_opt, batch, with_metrics=with_metrics,
-                                       generator=self.torch_gen)
+            with self.guard("in the world-model update"):
+                metrics, states = fit_step(ln.wm, ln.wm_opt, batch, with_metrics=with_metrics,
+                                           generator=self.torch_gen)
             if metrics.get("world_model/skipped", 0.0):
-                self.skipped_in_a_row += 1
-                self.log("train/skipped_updates", 1.0)
-                if self.skipped_in_a_row >= c.max_skipped_updates:
-                    raise TrainingError(
-                        f"the world-model loss was not finite for {self.skipped_in_a_row} updates "
-                        f"in a row (step {self.step}); lower --wm.lr or check the data")
+                self._skipped("the world-model loss (or its gradient)")
                 continue
-            self.skipped_in_a_row = 0
             for k, v in metrics.items():
                 self.log(k, v)
-            for k, v in ln.agent.update(states, generator=self.torch_gen).items():
+            with self.guard("in the actor-critic's imagination"):
+                agent_metrics = ln.agent.update(states, generator=self.torch_gen)
+            for k, v in agent_metrics.items():
                 self.log(k, v)
+            if agent_metrics.get("actor/skipped") or agent_metrics.get("critic/skipped"):
+                which = [k.split("/")[0] for k in ("actor/skipped", "critic/skipped")
+                         if agent_metrics.get(k)]
+                self._skipped(f"the {' and '.join(which)} loss (or its gradient)")
+                continue
+            self.skipped_in_a_row = 0
             if ln.probe is not None:  # detached features: the probe trains nothing else
                 for k, v in ln.probe.update(ln.wm.features(states.detach()),
                                             batch[c.wm.label_key]).items():
                     self.log(k, v)
         self.updates += 1
+
+    def _skipped(self, what: str) -> None:
+        """Counts an update that was not applied; too many in a row stop the run."""
+        self.skipped_in_a_row += 1
+        self.log("train/skipped_updates", 1.0)
+        if self.skipped_in_a_row >= self.config.max_skipped_updates:
+            raise self.diverged(f"{what} was not finite for {self.skipped_in_a_row} updates in a "
+                                f"row")
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, final: bool = False) -> dict[str, float]:
@@ -475,7 +822,8 @@ class Trainer:
         out: dict[str, float] = {}
         for i, pop in enumerate(self._eval_populations):
             prefix = "eval" if i == 0 else f"eval/{pop}"
-            figures = self._eval_population(pop)
+            with self.guard("while evaluating"):
+                figures = self._eval_population(pop)
             ret = figures["episode_return"]
             out.update({f"{prefix}/{k}": v for k, v in figures.items()})
             refs = self._references(pop)
@@ -484,7 +832,8 @@ class Trainer:
                 out[f"{prefix}/normalised_return"] = normalised(ret, refs)
         for k, v in out.items():
             self.writer.add_scalar(k, v, self.step)
-        self._eval_media()
+        with self.guard("while evaluating"):
+            self._eval_media()
         self._last_eval = (self.step, out)
         if final:
             self._log_hparams(out)
@@ -747,11 +1096,21 @@ def new_run_dir(config: TrainConfig, stamp: str | None = None) -> Path:
 
 
 def train(config: TrainConfig) -> dict[str, float]:
-    """Trains one configuration; returns the final evaluation figures."""
+    """Trains one configuration; returns the final evaluation figures.
+
+    A run directory that holds a checkpoint is continued from it. Nothing is created when the
+    configuration is invalid (``ValueError``).
+
+    Raises:
+        ValueError: an invalid configuration (one line naming the flag).
+        TrainingError: the run diverged (one line; the last good checkpoint is kept).
+        Interrupted: Ctrl-C or SIGTERM stopped the run after saving a checkpoint.
+    """
     config.validate()
     config = resolved(config)
     run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(run_dir)  # left by a write that was killed
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         cfg_path.write_text(json.dumps(config_to_dict(config), indent=2))
@@ -762,29 +1121,86 @@ def train(config: TrainConfig) -> dict[str, float]:
     return Trainer(config, run_dir).run()
 
 
-def _resume(config: TrainConfig) -> int:
-    """Continues a run (or every run of a --compare directory) from its last checkpoint."""
+def read_run_config(run_dir: str | Path) -> TrainConfig:
+    """A run directory's ``config.json``, or :class:`CheckpointError` in one line."""
+    path = Path(run_dir) / "config.json"
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not a readable run config ({err})") from None
+    try:
+        return config_from_dict(d)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} cannot be read: {str(err).splitlines()[0]}") from None
+
+
+def _resume(config: TrainConfig, steps_given: bool = False) -> int:
+    """Continues a run (or every run of a --compare directory) from its last checkpoint, to the
+    saved --steps unless ``steps_given`` (then to ``config.steps``)."""
     root = Path(config.resume)
     runs = [root] if (root / "config.json").exists() else sorted(
         p.parent for p in root.glob("*/config.json"))
     if not runs:
         raise CheckpointError(f"no run to resume at {root} (no config.json there or below)")
     if len(runs) == 1:
-        saved = config_from_dict(json.loads((root / "config.json").read_text()))
-        merged = dataclasses.replace(saved, steps=max(saved.steps, config.steps),
-                                     run_dir=str(runs[0]), progress=config.progress)
+        saved = read_run_config(runs[0])
+        merged = dataclasses.replace(saved, steps=config.steps if steps_given else saved.steps,
+                                     run_dir=str(runs[0]), progress=config.progress,
+                                     resume=None, compare=False)
+        merged.validate()
+        if merged.steps != saved.steps:  # the new budget is the run's: a later --resume keeps it
+            path = runs[0] / "config.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), "steps": merged.steps},
+                                       indent=2))
         train(merged)
         return 0
-    procs = [_spawn(run, config.steps, i, config.progress) for i, run in enumerate(runs)]
-    return next((c for c in [p.wait() for p in procs] if c), 0)
+    for run in runs:  # every config is sound before any child starts
+        read_run_config(run).validate()
+    procs = [_spawn(run, config.steps if steps_given else None, i, config.progress)
+             for i, run in enumerate(runs)]
+    _wait(procs)
+    return next((p.returncode for p in procs if p.returncode), 0)
 
 
-def _spawn(run: Path, steps: int, position: int, progress: bool = True) -> subprocess.Popen:
-    """A child process continuing ``run`` (its progress bar, if any, on line ``position``)."""
+def _spawn(run: Path, steps: int | None, position: int, progress: bool = True
+           ) -> subprocess.Popen:
+    """A child process continuing ``run`` (its progress bar, if any, on line ``position``), to
+    ``steps`` or, if ``None``, to its saved --steps."""
     env = {**os.environ, "LEWM_BAR_POSITION": str(position)}
     return subprocess.Popen([sys.executable, "-m", "lewm_rl.train", "--resume", str(run),
-                             "--steps", str(steps), *([] if progress else ["--no-progress"])],
-                            env=env)
+                             *([] if steps is None else ["--steps", str(steps)]),
+                             *([] if progress else ["--no-progress"])], env=env)
+
+
+def _wait(procs: list[subprocess.Popen]) -> list[float]:
+    """Waits for every child; returns each one's wall time (seconds).
+
+    SIGTERM is forwarded to the children (each saves its checkpoint and exits); Ctrl-C is left to
+    them (a terminal sends it to the whole process group), so this process waits on while they
+    save.
+    """
+    t0 = time.perf_counter()
+    wall: list[float | None] = [None] * len(procs)
+
+    def forward(signum, frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = ({signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
+                 signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+                if main_thread else {})
+    try:
+        while any(w is None for w in wall):
+            for i, p in enumerate(procs):
+                if wall[i] is None and p.poll() is not None:
+                    wall[i] = time.perf_counter() - t0
+            time.sleep(0.2)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return [float(w) for w in wall]
 
 
 def _compare(config: TrainConfig) -> int:
@@ -792,24 +1208,20 @@ def _compare(config: TrainConfig) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     procs = []
     threads = config.threads or max(1, (os.cpu_count() or 2) // 2)
-    for i, kind in enumerate(("lewm", "blind")):
+    kinds = ("lewm", "blind")
+    for i, kind in enumerate(kinds):
         run = new_run_dir(dataclasses.replace(config, world_model=kind), stamp)
         run.mkdir(parents=True, exist_ok=True)
         cfg = dataclasses.replace(config, world_model=kind, compare=False, run_dir=str(run),
                                   threads=threads)
         (run / "config.json").write_text(json.dumps(config_to_dict(resolved(cfg)), indent=2))
-        procs.append(_spawn(run, config.steps, i, config.progress))
+        procs.append(_spawn(run, None, i, config.progress))
     print(f"training lewm and blind into {run.parent}; watch: tensorboard --logdir "
           f"{config.logdir}", file=sys.stderr)
-    t0, wall = time.perf_counter(), {}
-    while len(wall) < len(procs):
-        for kind, p in zip(("lewm", "blind"), procs, strict=True):
-            if kind not in wall and p.poll() is not None:
-                wall[kind] = time.perf_counter() - t0
-        time.sleep(0.2)
+    wall = dict(zip(kinds, _wait(procs), strict=True))
     codes = [p.returncode for p in procs]
     if not any(codes):
-        print(compare_table({k: run.parent / k for k in ("lewm", "blind")}, wall))
+        print(compare_table({k: run.parent / k for k in kinds}, wall))
     return next((c for c in codes if c), 0)
 
 
@@ -845,19 +1257,23 @@ def main(argv: list[str] | None = None) -> int:
     import tyro
 
     description = __doc__.split("\n\n")[0] + f" Environments: {', '.join(available_envs())}."
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        config = tyro.cli(TrainConfig, args=argv, description=description,
+        config = tyro.cli(TrainConfig, args=args, description=description,
                           prog="python -m lewm_rl.train")
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
         if config.resume:
-            return _resume(config)
+            steps_given = any(a == "--steps" or a.startswith("--steps=") for a in args)
+            return _resume(config, steps_given)
         if config.compare:
             config.validate()
             return _compare(config)
         train(config)
         return 0
+    except Interrupted as err:  # saved, and the resume hint printed
+        return 128 + err.signum
     except KeyboardInterrupt:
         return 130
     except (ValueError, CheckpointError, TrainingError) as err:
@@ -866,4 +1282,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The package's own module, not this __main__ copy: its exception classes are the ones the SB3
+    # runner raises.
+    from lewm_rl.train import main as _main
+
+    sys.exit(_main())

@@ -58,7 +58,7 @@ def test_state_dict_loads_as_data(tmp_path):
     assert (other.cursor, other.filled) == (r.cursor, r.filled)
 
 
-def test_a_saved_buffer_loads_into_a_larger_one_oldest_first():
+def test_a_saved_buffer_loads_into_a_larger_or_smaller_one_oldest_first():
     r = counting_replay(capacity=8)  # 4 rows per stream
     for t in range(6):  # wraps: keeps t = 2..5, stored as 4, 5, 2, 3
         add(r, t)
@@ -69,8 +69,16 @@ def test_a_saved_buffer_loads_into_a_larger_one_oldest_first():
     np.testing.assert_array_equal(bigger.data["x"][1, :4], [102, 103, 104, 105])
     add(bigger, 6)  # and it goes on where the old one stopped
     np.testing.assert_array_equal(bigger.data["x"][0, :5], [2, 3, 4, 5, 6])
+    smaller = counting_replay(capacity=4)  # a run resumed with a smaller --steps: the newest
+    smaller.load_state_dict(r.state_dict())
+    assert (smaller.cursor, smaller.filled) == (0, 2)
+    np.testing.assert_array_equal(smaller.data["x"][0], [4, 5])
+    add(smaller, 6)
+    np.testing.assert_array_equal(smaller.data["x"][0], [6, 5])
+    state = r.state_dict()
+    state["data"] = {k: v[:1] for k, v in state["data"].items()}  # another number of streams
     with pytest.raises(ValueError, match="expected"):
-        counting_replay(capacity=4).load_state_dict(r.state_dict())  # a smaller one cannot
+        counting_replay(capacity=8).load_state_dict(state)
 
 
 class Scripted:

@@ -142,6 +142,40 @@ def test_vector_view_matches_gymnasium_view(env_id):
 
 
 @pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("num_envs", [0, -1, 2.5])
+def test_make_vec_refuses_a_bad_num_envs(env_id, num_envs):
+    with pytest.raises(ValueError, match=f"num_envs must be an integer >= 1, got {num_envs}"):
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_vector_state_snapshot_carries_on_mid_episode(env_id):
+    def play(env, actions):
+        return [env.step(a) for a in actions]
+
+    venv = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
+    venv.reset(seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(17):  # some sub-envs mid-episode, some about to autoreset
+        venv.step(rng.integers(0, venv.single_action_space.n, 3))
+    state = venv.get_state()
+    actions = [rng.integers(0, venv.single_action_space.n, 3) for _ in range(60)]
+    expected = play(venv, actions)
+    other = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point")
+    other.reset(seed=99)
+    other.set_state(state)
+    for (o1, r1, te1, tr1, i1), (o2, r2, te2, tr2, i2) in zip(expected, play(other, actions),
+                                                               strict=True):
+        for key in o1:
+            np.testing.assert_array_equal(o1[key], o2[key])
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(te1 | tr1, te2 | tr2)
+        np.testing.assert_array_equal(i1["emotion"], i2["emotion"])
+    with pytest.raises(ValueError, match="3 sub-environments"):
+        gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point").set_state(state)
+
+
+@pytest.mark.parametrize("env_id", IDS)
 def test_invalid_action_names_valid_range(env_id):
     env = gym.make(env_id).unwrapped
     env.reset(seed=0)

@@ -77,3 +77,26 @@ def test_negotiation_learners_reward_has_inequity_aversion():
     _, rewards, *_ = env.step({"negotiator_0": 0, "negotiator_1": C.ACCEPT})  # seat 1 accepts
     assert rewards["negotiator_0"] == pytest.approx(0.4 - 0.5 * (0.8 - 0.4))
     assert rewards["negotiator_1"] == pytest.approx(0.8 - 0.25 * (0.8 - 0.4))
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_state_snapshot_carries_on_mid_episode(mod):
+    def play(env, steps):
+        out = []
+        for t in range(steps):
+            if not env.agents:
+                break
+            obs, rewards, *_ = env.step({a: (7 * t) % 5 for a in env.agents})
+            out.append((rewards, {a: {k: np.asarray(v).tolist() for k, v in o.items()}
+                                  for a, o in obs.items()}))
+        return out
+
+    env = mod.parallel_env()
+    env.reset(seed=3)
+    play(env, 4)
+    state = env.get_state()
+    expected = play(env, 30)
+    other = mod.parallel_env()
+    other.reset(seed=8)
+    other.set_state(state)
+    assert play(other, 30) == expected

@@ -373,3 +373,76 @@ def test_run_rejects_unknown_agents_and_envs(tmp_path):
         run(dataclasses.replace(_Config(env="social_negotiation_v0"), agent="ppo"), tmp_path)
     with pytest.raises(ValueError, match="blind"):
         run(dataclasses.replace(_Config(world_model="parallel"), agent="ppo-belief"), tmp_path)
+
+
+# -- SB3 runs checkpoint and resume (issue 16) -----------------------------------------------------
+SB3_TINY = ["--steps", "400", "--prefill", "64", "--num-envs", "4", "--batch-size", "4",
+            "--seq-len", "8", "--eval-every", "200", "--checkpoint-every", "100",
+            "--eval-episodes", "2", "--eval-populations", "--train-ratio", "8", "--threads", "1",
+            "--no-progress", "--wm.deter", "32", "--wm.hidden", "32", "--wm.embed", "32",
+            "--sb3.n-steps", "32", "--sb3.batch-size", "64", "--sb3.n-epochs", "1",
+            "--sb3.imagination-envs", "16", "--sb3.horizon", "6", "--sb3.imagination-ratio", "16",
+            "--sb3.pretrain-updates", "5", "--sb3.start-sequences", "8", "--sb3.burn-in", "2"]
+PREEMPTED_AT_FIRST_EVALUATION = """
+import os, signal, sys
+from lewm_rl.agents.sb3 import runner
+real, sent = runner.evaluate, []
+def evaluate(*args, **kwargs):
+    if not sent:  # a scheduler's SIGTERM, in the middle of the first evaluation
+        sent.append(os.kill(os.getpid(), signal.SIGTERM))
+    return real(*args, **kwargs)
+runner.evaluate = evaluate
+from lewm_rl.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("agent", ["ppo", "ppo-belief", "ppo-imagination"])
+def test_sb3_run_stopped_by_sigterm_resumes_to_the_same_step_count(tmp_path, agent):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lewm_rl.checkpoint import load
+
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "run"
+    args = ["--agent", agent, "--run-dir", str(run_dir), *SB3_TINY]
+    proc = subprocess.run([sys.executable, "-c", PREEMPTED_AT_FIRST_EVALUATION, *args], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert f"--resume {run_dir}" in proc.stderr
+    stopped = load(run_dir / "checkpoint.pt")
+    assert 200 <= stopped["step"] < 400 and stopped["agent"] == agent
+    assert not (run_dir / "results.json").exists()
+    proc = subprocess.run([sys.executable, "-m", "lewm_rl.train", "--resume", str(run_dir),
+                           "--no-progress"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run_dir / "results.json").read_text())["step"] == 400
+    final = load(run_dir / "checkpoint.pt")
+    assert final["step"] == 400 and final["num_timesteps"] > stopped["num_timesteps"]
+    assert final["evaluator"]["history"][0] == stopped["evaluator"]["history"][0]
+    acc = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    acc.Reload()  # carried on, not trained again from scratch
+    assert len(acc.Tensors("hyperparameters/text_summary")) == 1
+    assert (run_dir / "sb3_model.zip").is_file()
+
+
+def test_resume_refuses_an_sb3_run_without_a_checkpoint_and_leaves_it_intact(tmp_path, capsys):
+    from lewm_rl import train as T
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cfg = T.resolved(T.TrainConfig(agent="ppo", steps=64, num_envs=2, eval_episodes=1,
+                                   eval_populations=(), progress=False, run_dir=str(run_dir),
+                                   sb3=SB3Config(n_steps=16, batch_size=16, n_epochs=1)))
+    (run_dir / "config.json").write_text(json.dumps(T.config_to_dict(cfg)))
+    (run_dir / "sb3_model.zip").write_bytes(b"a finished model")
+    (run_dir / "results.json").write_text('{"step": 64}')
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    assert T.main(["--resume", str(run_dir)]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot be resumed" in lines[0], lines
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before

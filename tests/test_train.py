@@ -197,3 +197,173 @@ def test_persistent_nan_stops_with_a_clear_message(tmp_path, monkeypatch):
                         eval_every=10_000, checkpoint_every=10_000)
     with pytest.raises(T.TrainingError, match="not finite for 3 updates in a row"):
         T.train(cfg)
+
+
+# -- nothing lost, nothing silent (issue 16) -------------------------------------------------------
+def _one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_forced_divergence_keeps_a_healthy_checkpoint_and_stops_with_one_line(
+        tmp_path, monkeypatch, capsys):
+    from lewm_rl import train as T
+    from lewm_rl.checkpoint import find_nonfinite, load
+
+    real_update = T.Trainer._update
+    explode = {"at": 284}
+
+    def exploding_schedule(self):  # the world model's lr jumps to 1e6 just before a checkpoint
+        if self.step >= explode["at"]:
+            for ln in self.learners:
+                for group in ln.wm_opt.param_groups:
+                    group["lr"] = 1e6
+        return real_update(self)
+
+    monkeypatch.setattr(T.Trainer, "_update", exploding_schedule)
+    run = tmp_path / "run"
+    args = ["--run-dir", str(run), *TINY, "--steps", "400", "--checkpoint-every", "96",
+            "--eval-every", "100000", "--eval-populations"]
+    assert T.main(args) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "training diverged at step" in line and "not finite" in line, line
+    assert f"{run / 'checkpoint.pt'} (step 192)" in line and "checkpoint.prev.pt" in line, line
+    saved = load(run / "checkpoint.pt")
+    assert saved["step"] == 192 and find_nonfinite(saved["learners"]) is None
+    assert load(run / "checkpoint.prev.pt")["step"] == 96
+    # the kept checkpoint is sound: it resumes and trains on (with a sane learning rate)
+    explode["at"] = 10**9
+    trainer = T.Trainer(T.read_run_config(run), run)
+    trainer.restore()
+    assert trainer.health() is None
+    assert T.main(["--resume", str(run), "--steps", "240", "--no-progress"]) == 0
+    assert json.loads((run / "results.json").read_text())["step"] == 240
+
+
+def test_nonfinite_actor_critic_updates_are_not_applied(tmp_path):
+    import torch
+
+    from lewm_rl import train as T
+
+    cfg = T.resolved(T.TrainConfig(num_envs=2, prefill=16, seq_len=4, batch_size=2,
+                                   progress=False, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                   dreamer=T.DreamerConfig(hidden=32, horizon=3)))
+    ln = T.Trainer(cfg, tmp_path).learners[0]
+    start = ln.wm.initial(4)
+    with torch.no_grad():  # NaN imagined rewards: the returns, and both losses, are NaN
+        for p in ln.wm.reward_head.parameters():
+            p.fill_(float("nan"))
+    before = [p.clone() for p in (*ln.agent.actor.parameters(), *ln.agent.critic.parameters())]
+    metrics = ln.agent.update(start, generator=torch.Generator().manual_seed(0))
+    assert metrics["actor/skipped"] == 1.0 and metrics["critic/skipped"] == 1.0
+    after = [*ln.agent.actor.parameters(), *ln.agent.critic.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert torch.isfinite(ln.agent.return_scale)
+
+
+def test_sigterm_saves_and_the_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
+    args = [*TINY, "--checkpoint-every", "96", "--eval-populations"]
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "lewm_rl.train", *args]
+    ref = subprocess.Popen([*cmd, "--run-dir", str(whole)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, "--run-dir", str(stopped)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (stopped / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # a scheduler's preemption, mid-run
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err and f"--resume {stopped}" in err, err
+    from lewm_rl.checkpoint import load
+
+    assert 96 <= load(stopped / "checkpoint.pt")["step"] < 320
+    assert not list(stopped.glob("*.tmp"))
+    train("--resume", str(stopped))  # to the saved --steps
+    assert ref.wait(timeout=240) == 0, ref.stderr.read()
+    a = json.loads((whole / "results.json").read_text())
+    b = json.loads((stopped / "results.json").read_text())
+    assert b["step"] == 320 and a == b
+
+
+def test_resume_keeps_scalars_at_the_checkpoint_step_and_removes_stale_temporaries(tmp_path):
+    run = tmp_path / "run"
+    train("--run-dir", str(run), *TINY, "--steps", "160", "--eval-populations")
+    stale = run / "checkpoint.pt.k3j2x9.tmp"
+    stale.write_bytes(b"\0" * 4096)  # a write killed midway
+    train("--resume", str(run), "--steps", "240")
+    assert not stale.exists()
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    for tag in ("eval/episode_return", "train/fps", "world_model/loss"):
+        steps = [e.step for e in acc.Scalars(tag)]
+        assert 160 in steps and len(steps) == len(set(steps)), (tag, steps)
+    assert max(e.step for e in acc.Scalars("eval/episode_return")) == 240
+
+
+def test_resume_continues_to_the_saved_steps_unless_steps_is_given(tmp_path, monkeypatch):
+    from lewm_rl import train as T
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = T.resolved(T.TrainConfig(steps=2000, run_dir=str(run)))
+    (run / "config.json").write_text(json.dumps(T.config_to_dict(cfg)))
+    seen = []
+    monkeypatch.setattr(T, "train", lambda config: seen.append(config))
+    assert T.main(["--resume", str(run)]) == 0
+    assert T.main(["--resume", str(run), "--steps", "500"]) == 0
+    assert T.main(["--resume", str(run), "--steps=30000"]) == 0
+    assert [c.steps for c in seen] == [2000, 500, 30000]
+
+
+def _cases():
+    import torch
+
+    cases = [
+        (["--device", "cuda:64"], "--device"),
+        (["--device", "tpu9"], "--device"),
+        (["--agent", "ppo", "--device", "cuda:64"], "--device"),
+        (["--train-ratio", "nan"], "--train-ratio"),
+        (["--train-ratio", "inf"], "--train-ratio"),
+        (["--annotation-noise", "nan"], "--annotation-noise"),
+        (["--wm.lr", "inf"], "--wm.lr"),
+        (["--dreamer.entropy", "nan"], "--dreamer.entropy"),
+        (["--agent", "ppo", "--sb3.learning-rate", "nan"], "--sb3.learning-rate"),
+        (["--num-envs", "64"], "--num-envs"),
+    ]
+    if not torch.cuda.is_available():
+        cases += [(["--device", "cuda"], "--device"),
+                  (["--agent", "ppo", "--device", "cuda"], "--device")]
+    return cases
+
+
+@pytest.mark.parametrize(("args", "flag"), _cases(), ids=lambda x: " ".join(x)
+                         if isinstance(x, list) else x)
+def test_validation_errors_are_one_line_exit_2_and_create_nothing(tmp_path, capsys, args, flag):
+    from lewm_rl import train as T
+
+    assert T.main(["--logdir", str(tmp_path / "runs"), "--no-progress", *args]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and flag in line, line
+    assert not (tmp_path / "runs").exists(), "a run directory was created before the error"
+
+
+def test_resume_of_a_config_with_unknown_keys_is_one_line(tmp_path, capsys):
+    from lewm_rl import train as T
+
+    run = tmp_path / "run"
+    run.mkdir()
+    d = T.config_to_dict(T.resolved(T.TrainConfig(run_dir=str(run))))
+    d["colour"] = "blue"
+    d["wm"]["depth"] = 3
+    (run / "config.json").write_text(json.dumps(d))
+    assert T.main(["--resume", str(run)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "colour" in line and "wm.depth" in line and "config.json" in line, line
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+    (run / "config.json").write_text("{not json")
+    assert T.main(["--resume", str(run)]) == 2
+    assert "config.json" in _one_line(capsys.readouterr().err)

@@ -88,6 +88,22 @@ def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, la
     return torch.stack(out[::-1], 0)
 
 
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor, net: nn.Module, grad_clip: float
+          ) -> bool:
+    """One clipped gradient step on ``loss``; skipped (nothing applied) where the loss or the
+    gradient is not finite. Returns whether it was skipped."""
+    optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return True
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return True
+    optimizer.step()
+    return False
+
+
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
                          nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU(),
@@ -191,7 +207,8 @@ class DreamerAgent:
             start: posterior states with any leading dims (e.g. ``(B, T, ...)``), detached.
 
         Returns:
-            Metrics keyed ``imag/...``, ``actor/...`` and ``critic/...``.
+            Metrics keyed ``imag/...``, ``actor/...`` and ``critic/...``; ``actor/skipped`` and
+            ``critic/skipped`` are 1 where a non-finite loss or gradient was not applied.
         """
         c = self.config
         wm = self.world_model
@@ -217,15 +234,14 @@ class DreamerAgent:
                                    0)
             lo, hi = torch.quantile(ret.flatten(), torch.tensor([0.05, 0.95], device=ret.device))
             scale = torch.clamp(hi - lo, min=1.0)
-            self.return_scale = c.return_decay * self.return_scale + (1 - c.return_decay) * scale
+            if torch.isfinite(scale):  # a non-finite rollout must not poison the running scale
+                self.return_scale = (c.return_decay * self.return_scale
+                                     + (1 - c.return_decay) * scale)
 
         # Critic: regress v(s_t) on the lambda-returns.
         value = self.critic(feats[:-1]).squeeze(-1)
         critic_loss = (weight * (value - ret) ** 2).mean()
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        nn.utils.clip_grad_norm_(self.critic.parameters(), c.grad_clip)
-        self.critic_opt.step()
+        critic_skipped = _step(self.critic_opt, critic_loss, self.critic, c.grad_clip)
 
         # Actor: REINFORCE with normalised advantages and an entropy bonus.
         dist = self.policy(feats[:-1])
@@ -235,10 +251,7 @@ class DreamerAgent:
         logp = dist.log_prob(traj.actions)
         entropy = dist.entropy()
         actor_loss = -(weight * (logp * adv + c.entropy * entropy)).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        nn.utils.clip_grad_norm_(self.actor.parameters(), c.grad_clip)
-        self.actor_opt.step()
+        actor_skipped = _step(self.actor_opt, actor_loss, self.actor, c.grad_clip)
 
         with torch.no_grad():
             for p, q in zip(self.slow_critic.parameters(), self.critic.parameters(), strict=True):
@@ -253,6 +266,8 @@ class DreamerAgent:
             "actor/entropy": float(entropy.mean().detach()),
             "critic/loss": float(critic_loss.detach()),
             "critic/value": float(value.mean().detach()),
+            "actor/skipped": float(actor_skipped),
+            "critic/skipped": float(critic_skipped),
         }
         if wm.P:
             e = traj.emotion[1:]

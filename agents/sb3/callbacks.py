@@ -8,6 +8,7 @@ imagined steps). Without a TensorBoard output in the logger they record through
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -98,6 +99,14 @@ class RealCollector:
         self.steps += done_steps
         self.episodes += len(finished)
         return finished
+
+    def state_dict(self) -> dict[str, int]:
+        """The counters a resumed run goes on from (episodes in flight start afresh)."""
+        return {"steps": self.steps, "episodes": self.episodes, "resets": self._resets}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.steps, self.episodes = int(state["steps"]), int(state["episodes"])
+        self._resets = int(state["resets"])
 
 
 class RealDataRefitCallback(BaseCallback):
@@ -210,6 +219,21 @@ class RealDataRefitCallback(BaseCallback):
         actions, _ = self.model.predict(beliefs, deterministic=False)
         return actions
 
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, update debt and sampling RNGs (the model, optimiser and replay are saved by
+        their owner)."""
+        return {"updates": self.updates, "update_debt": self.update_debt,
+                "skipped_in_a_row": self.skipped_in_a_row, "real_steps": self.real_steps,
+                "rng": json.dumps(self.rng.bit_generator.state),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates, self.update_debt = int(state["updates"]), float(state["update_debt"])
+        self.skipped_in_a_row = int(state["skipped_in_a_row"])
+        self.real_steps = int(state["real_steps"])
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.generator.set_state(state["generator"].cpu())
+
     def refit(self, new_real_steps: int) -> dict[str, float]:
         """World-model updates owed for ``new_real_steps``; returns the mean metrics."""
         if self.replay.filled < self.seq_len:
@@ -300,6 +324,43 @@ class StopAtRealSteps(BaseCallback):
         return self.real_steps() < self.budget
 
 
+class SaveAndStop(BaseCallback):
+    """Checkpoints every ``every`` real env steps, and stops training once ``stop_requested()``
+    (Ctrl-C, SIGTERM).
+
+    A checkpoint is taken as a rollout starts: the previous rollout has been trained on and the
+    world model refitted, so what is saved is consistent. ``next_save`` is advanced before
+    ``save_fn()`` runs, so the checkpoint holds the next one's step.
+
+    Args:
+        save_fn: writes the checkpoint.
+        every: real env steps between checkpoints.
+        real_steps: the current count of real env steps.
+        stop_requested: whether to stop now (checked after every env step).
+        next_save: real step of the first checkpoint (default ``every``; a resumed run's saved one).
+    """
+
+    def __init__(self, save_fn: Callable[[], Any], every: int, real_steps: Callable[[], int],
+                 stop_requested: Callable[[], bool], next_save: int | None = None,
+                 verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.save_fn = save_fn
+        self.every = every
+        self.real_steps = real_steps
+        self.stop_requested = stop_requested
+        self.next_save = every if next_save is None else next_save
+
+    def _on_rollout_start(self) -> None:
+        step = self.real_steps()
+        if step >= self.next_save:
+            while self.next_save <= step:
+                self.next_save += self.every
+            self.save_fn()
+
+    def _on_step(self) -> bool:
+        return not self.stop_requested()
+
+
 class RealEvalCallback(BaseCallback):
     """Evaluates the policy every ``every`` real env steps on fixed seeds; logs
     ``eval/episode_return``.
@@ -337,6 +398,15 @@ class RealEvalCallback(BaseCallback):
             self.log_eval(step)
             while self.next_eval <= step:
                 self.next_eval += self.every
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"next_eval": self.next_eval, "history": [list(h) for h in self.history],
+                "last_extras": dict(self.last_extras)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.next_eval = int(state["next_eval"])
+        self.history = [(int(s), float(v)) for s, v in state["history"]]
+        self.last_extras = dict(state["last_extras"])
 
     def log_eval(self, step: int) -> float:
         """Evaluates now and logs the figure at ``step``."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
+from lewm_rl.checkpoint import CheckpointError, find_nonfinite, load, save_keeping_previous
 from lewm_rl.data.replay import SequenceReplay
 from lewm_rl.world_models import build_world_model, explained, make_optimizer
 
@@ -41,6 +44,7 @@ from .callbacks import (
     RealCollector,
     RealDataRefitCallback,
     RealEvalCallback,
+    SaveAndStop,
     StopAtRealSteps,
     TrainReturnCallback,
     evaluate,
@@ -81,30 +85,64 @@ def ppo_kwargs(sb3: SB3Config, seed: int, device: str) -> dict[str, Any]:
                 policy_kwargs=dict(net_arch=dict(pi=arch, vf=arch)), verbose=0)
 
 
+CHECKPOINT = "checkpoint.pt"
+"""An SB3 run's checkpoint in its run directory (``--resume`` reads it; data only)."""
+
+
 def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
     """Trains ``config.agent`` for ``config.steps`` real env steps; returns the final evaluation.
 
+    A run directory that holds a checkpoint is continued from it, to ``config.steps``: the PPO
+    policy and its optimiser, the step counters (SB3's ``num_timesteps``, real steps, evaluation
+    and checkpoint cadence) and, for agents with one, the world model, its optimiser, the replay
+    and the refit state. Episodes in flight when it stopped start afresh (from new seeds), and PPO
+    starts a fresh rollout. Checkpoints are written every ``config.checkpoint_every`` real steps
+    (as a rollout starts), at the end, and on Ctrl-C or SIGTERM, only when the models are finite.
+
     Args:
         config: a ``lewm_rl.train.TrainConfig`` (its ``sb3`` field, if any, an :class:`SB3Config`).
-        run_dir: the run directory; receives the TensorBoard events, ``sb3_model.zip``,
-            ``world_model.pt`` (agents with a world model), ``config.json`` and ``results.json``.
+        run_dir: the run directory; receives the TensorBoard events, ``checkpoint.pt`` (and the one
+            it replaced, ``checkpoint.prev.pt``), and at the end ``sb3_model.zip``,
+            ``world_model.pt`` (agents with a world model) and ``results.json``.
 
     Returns:
         ``eval/episode_return`` on the training population and ``eval/{population}/episode_return``
         on each held-out population, each the mean over ``config.eval_episodes`` episodes of the
         deterministic policy on seeds ``EVAL_SEED + i``.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read or is another run's, or the directory holds
+            a finished SB3 run written without a checkpoint (left as it is).
+        TrainingError: training diverged (one line naming the last good checkpoint).
+        Interrupted: Ctrl-C or SIGTERM stopped the run after saving a checkpoint.
     """
     from lewm_rl.tensorboard import hyperparameter_table
-    from lewm_rl.train import EVAL_SEED, config_to_dict
+    from lewm_rl.train import (
+        EVAL_SEED,
+        Interrupted,
+        TrainingError,
+        config_to_dict,
+        divergence_error,
+        is_nonfinite_sampling,
+        stop_on_signals,
+    )
 
     _check(config)
     sb3: SB3Config = getattr(config, "sb3", None) or SB3Config()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / CHECKPOINT
+    saved = _read_checkpoint(ckpt_path, config) if ckpt_path.exists() else None
+    if saved is None and (run_dir / "sb3_model.zip").exists():
+        raise CheckpointError(f"{run_dir} holds an SB3 run that was written without a checkpoint "
+                              f"({CHECKPOINT}); it cannot be resumed and is left as it is")
     if config.threads:
         torch.set_num_threads(config.threads)
+    # A resumed run's envs and samplers draw new streams: replaying the first episodes would bias.
+    shift = 0 if saved is None else 7919 * (int(saved["step"]) + 1)
+    seed = config.seed + shift
     torch.manual_seed(config.seed)
-    env_seed = config.seed * 100_003
+    env_seed = config.seed * 100_003 + shift
     env_kwargs = {"population": config.population, "annotation_noise": config.annotation_noise}
 
     def make_raw(population: str = config.population) -> gym.Env:
@@ -117,10 +155,17 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
         cfg_path.write_text(json.dumps(cfg_dict, indent=2, default=str))
     logger = configure(str(run_dir), ["tensorboard"])
     tb = next(f for f in logger.output_formats if isinstance(f, TensorBoardOutputFormat))
-    tb.writer.add_text("hyperparameters", hyperparameter_table(cfg_dict))
-    kwargs = ppo_kwargs(sb3, config.seed, config.device)
+    if saved is None:
+        tb.writer.add_text("hyperparameters", hyperparameter_table(cfg_dict))
+    elif config.agent != "ppo-imagination":
+        # Every key is on the real-step axis: events logged after the checkpoint are purged.
+        from torch.utils.tensorboard import SummaryWriter
 
-    wm = None
+        tb.writer.close()
+        tb.writer = SummaryWriter(str(run_dir), purge_step=int(saved["step"]) + 1)
+    kwargs = ppo_kwargs(sb3, seed, config.device)
+
+    wm = replay = refit = collector = None
     if config.agent == "ppo":
         venv = make_vec_env(make_raw, n_envs=config.num_envs, seed=env_seed)
         model = PPO("MultiInputPolicy", venv, **kwargs)
@@ -134,7 +179,6 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
 
         callbacks: list[BaseCallback] = [TrainReturnCallback(real_steps),
                                          StopAtRealSteps(real_steps, config.steps)]
-        total, reset = config.steps, True
     else:
         probe = make_raw()
         emotion_space = probe.get_wrapper_attr("emotion_space")
@@ -145,24 +189,30 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
                                emotion_space, tuple(probe.get_wrapper_attr("emotion_names")),
                                behaviour).to(config.device)
         probe.close()
-        tb.writer.add_text("world_model/architecture", explained(wm))
         replay = SequenceReplay.for_spaces(2 * config.steps + 4 * config.seq_len, 1,
                                            probe.observation_space, emotion_space)
         collector = RealCollector(
             [LEWMBeliefWrapper(make_raw(), wm, record=True) for _ in range(config.num_envs)],
             replay, seed=env_seed + 50_000)
-        prefill = max(min(config.prefill, config.steps // 2), config.seq_len)
-        collector.collect(prefill, None)
+        if saved is None:
+            tb.writer.add_text("world_model/architecture", explained(wm))
+            prefill = max(min(config.prefill, config.steps // 2), config.seq_len)
+            collector.collect(prefill, None)
         refit = RealDataRefitCallback(
             wm, make_optimizer(wm), replay, batch_size=config.batch_size, seq_len=config.seq_len,
             train_ratio=config.train_ratio, real_steps=collector.steps,
             max_real_steps=config.steps, seed=config.seed,
             max_skipped_updates=config.max_skipped_updates)
-        sums: dict[str, list[float]] = {}
-        for i in range(sb3.pretrain_updates):
-            for k, v in refit.fit_once(with_metrics=i % 10 == 0).items():
-                sums.setdefault(k, []).append(v)
-        write_scalars(logger, {k: float(np.mean(v)) for k, v in sums.items()}, collector.steps)
+        if saved is None:
+            sums: dict[str, list[float]] = {}
+            for i in range(sb3.pretrain_updates):
+                for k, v in refit.fit_once(with_metrics=i % 10 == 0).items():
+                    sums.setdefault(k, []).append(v)
+            write_scalars(logger, {k: float(np.mean(v)) for k, v in sums.items()},
+                          collector.steps)
+        else:
+            _restore(saved, ckpt_path, wm=wm, wm_opt=refit.optimizer, replay=replay,
+                     refit=refit, collector=collector)
 
         def make_eval(population: str) -> gym.Env:
             return LEWMBeliefWrapper(make_raw(population), wm)
@@ -181,27 +231,23 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
 
             callbacks = [TrainReturnCallback(real_steps), StopAtRealSteps(real_steps, config.steps)]
             callbacks += [refit] if sb3.refit_belief else []
-            total, reset = max(config.steps - collector.steps, 0), False
         else:
             imag = ImaginationVecEnv(
                 wm, replay, n_envs=sb3.imagination_envs, horizon=sb3.horizon,
                 start_sequences=sb3.start_sequences, seq_len=config.seq_len,
                 burn_in=min(sb3.burn_in, config.seq_len - 1), termination=sb3.termination,
-                seed=config.seed)
+                seed=seed)
             model = PPO("MlpPolicy", imag, **kwargs)
             model.set_logger(logger)
-            per_rollout = sb3.imagination_envs * sb3.n_steps
             refit.collector = collector
-            refit.real_steps_per_rollout = max(1, round(per_rollout / sb3.imagination_ratio))
+            refit.real_steps_per_rollout = max(
+                1, round(sb3.imagination_envs * sb3.n_steps / sb3.imagination_ratio))
             refit.imagination_env = imag
 
             def real_steps() -> int:
                 return refit.real_steps
 
             callbacks = [refit]
-            rollouts = math.ceil(max(config.steps - collector.steps, 0)
-                                 / refit.real_steps_per_rollout)
-            total, reset = rollouts * per_rollout, True
 
     def eval_returns(population: str = config.population) -> float:
         return float(np.mean(evaluate(model, lambda: make_eval(population),
@@ -211,15 +257,86 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
         return {f"eval/{p}/episode_return": eval_returns(p) for p in config.eval_populations}
 
     evaluator = RealEvalCallback(eval_returns, config.eval_every, real_steps, extra_fn=held_out)
-    if total > 0:
-        model.learn(total, callback=[*callbacks, evaluator], progress_bar=config.progress,
-                    reset_num_timesteps=reset)
-    step = int(real_steps())
-    if evaluator.history and evaluator.history[-1][0] == step:  # just evaluated (deterministic)
-        results = {"eval/episode_return": evaluator.history[-1][1], **evaluator.last_extras}
+    stop: list[int] = []
+    last_good: list[tuple[Path, int]] = []
+
+    def diverged(what: str):
+        return divergence_error(int(real_steps()), what, ckpt_path,
+                                last_good[-1] if last_good else None,
+                                lower="--sb3.learning-rate or --wm.lr")
+
+    def save() -> Path:
+        models = {"policy": model.policy.state_dict(),
+                  "policy optimiser": model.policy.optimizer.state_dict()}
+        if wm is not None:
+            models.update({"world model": wm.state_dict(),
+                           "world-model optimiser": refit.optimizer.state_dict()})
+        found = find_nonfinite(models)
+        if found is not None:
+            raise diverged(f"{found} is not finite, so no checkpoint was written")
+        payload = {"agent": config.agent, "step": int(real_steps()),
+                   "num_timesteps": model.num_timesteps, "n_updates": model._n_updates,
+                   "policy": models["policy"], "policy_opt": models["policy optimiser"],
+                   "evaluator": evaluator.state_dict(), "next_ckpt": saver.next_save,
+                   "torch_rng": torch.get_rng_state()}
+        if wm is not None:
+            payload.update({"wm": models["world model"], "wm_opt": models["world-model optimiser"],
+                            "replay": replay.state_dict(), "refit": refit.state_dict(),
+                            "collector": collector.state_dict()})
+        path = save_keeping_previous(payload, ckpt_path)
+        last_good.append((path, payload["step"]))
+        return path
+
+    saver = SaveAndStop(save, config.checkpoint_every, real_steps, lambda: bool(stop))
+    if saved is not None:
+        _restore(saved, ckpt_path, model=model, evaluator=evaluator, saver=saver)
+        last_good.append((ckpt_path, int(saved["step"])))
+    if config.agent == "ppo-imagination":
+        per_rollout = sb3.imagination_envs * sb3.n_steps
+        rollouts = math.ceil(max(config.steps - refit.real_steps, 0)
+                             / refit.real_steps_per_rollout)
+        total, reset = rollouts * per_rollout, saved is None
+    elif config.agent == "ppo-belief":
+        total, reset = max(config.steps - model.num_timesteps, 0), False
     else:
-        results = {"eval/episode_return": eval_returns(), **held_out()}
-        write_scalars(logger, results, step)
+        total, reset = max(config.steps - model.num_timesteps, 0), saved is None
+    try:
+        with stop_on_signals(stop.append):
+            if total > 0 and not stop:
+                model.learn(total, callback=[*callbacks, evaluator, saver],
+                            progress_bar=config.progress, reset_num_timesteps=reset)
+            if stop:
+                raise Interrupted(stop[0])
+            # A signal from here on lets the run finish: it is saving anyway.
+            step = int(real_steps())
+            if evaluator.history and evaluator.history[-1][0] == step:  # just evaluated
+                results = {"eval/episode_return": evaluator.history[-1][1],
+                           **evaluator.last_extras}
+            else:
+                results = {"eval/episode_return": eval_returns(), **held_out()}
+                write_scalars(logger, results, step)
+            save()
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (training stopped), or a second one
+        signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+        logger.close()
+        name = signal.Signals(signum).name
+        try:
+            path = save()
+        except TrainingError as bad:
+            print(f"\n{name} at step {int(real_steps())}: {bad}", file=sys.stderr)
+        else:
+            print(f"\n{name}: interrupted at step {int(real_steps())}: saved {path}; continue "
+                  f"with --resume {run_dir}", file=sys.stderr)
+        raise Interrupted(signum) from None
+    except (RuntimeError, ValueError) as err:
+        if isinstance(err, TrainingError):
+            raise
+        if is_nonfinite_sampling(err):
+            raise diverged("the probabilities sampled by the policy or the world model were not "
+                           "finite") from None
+        if "was not finite for" in str(err):  # the refit callback's repeated skips
+            raise diverged(str(err).splitlines()[0]) from None
+        raise
     model.save(run_dir / "sb3_model.zip")
     if wm is not None:
         wm.save(run_dir / "world_model.pt")
@@ -231,10 +348,42 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
     return results
 
 
+def _read_checkpoint(path: Path, config: TrainConfig) -> dict[str, Any]:
+    state = load(path, map_location="cpu")
+    if not isinstance(state, dict) or state.get("agent") != config.agent:
+        found = state.get("agent", "a Dreamer run") if isinstance(state, dict) else "no run"
+        raise CheckpointError(f"checkpoint {path} is not an --agent {config.agent} checkpoint "
+                              f"(it holds {found})")
+    return state
+
+
+def _restore(state: dict[str, Any], path: Path, **parts: Any) -> None:
+    """Loads the saved ``parts`` (by name: ``model``, ``evaluator``, ``saver``, ``wm``,
+    ``wm_opt``, ``replay``, ``refit``, ``collector``), or raises :class:`CheckpointError`."""
+    try:
+        if "model" in parts:
+            model = parts["model"]
+            model.policy.load_state_dict(state["policy"])
+            model.policy.optimizer.load_state_dict(state["policy_opt"])
+            model.num_timesteps = int(state["num_timesteps"])
+            model._n_updates = int(state["n_updates"])
+            parts["evaluator"].load_state_dict(state["evaluator"])
+            parts["saver"].next_save = int(state["next_ckpt"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+        if "wm" in parts:
+            parts["wm"].load_state_dict(state["wm"])
+            parts["wm_opt"].load_state_dict(state["wm_opt"])
+            parts["replay"].load_state_dict(state["replay"])
+            parts["refit"].load_state_dict(state["refit"])
+            parts["collector"].load_state_dict(state["collector"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        raise CheckpointError(f"checkpoint {path} does not match this run "
+                              f"({str(err).splitlines()[0][:100]})") from None
+
+
 def load_models(run_dir: str | Path, config: TrainConfig, device: str = "cpu"):
     """An SB3 run's ``(PPO model, world model or None)``: SB3's own ``load`` of
     ``sb3_model.zip``, and :meth:`EmotionalWorldModel.load` of ``world_model.pt``."""
-    from lewm_rl.checkpoint import CheckpointError
     from lewm_rl.world_models import EmotionalWorldModel
 
     run_dir = Path(run_dir)

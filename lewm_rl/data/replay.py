@@ -113,13 +113,14 @@ class SequenceReplay:
                 "cursor": self.cursor, "filled": self.filled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores a saved buffer; a buffer saved with fewer rows per stream (a run resumed with
-        a larger ``--steps``) is loaded oldest row first, and this buffer keeps its capacity."""
+        """Restores a saved buffer; a buffer saved with another number of rows per stream (a run
+        resumed with another ``--steps``) is loaded oldest row first, keeping the newest rows
+        that fit, and this buffer keeps its capacity."""
         saved_len = None
         for k, v in state["data"].items():
             want = self.data.get(k, np.empty(0)).shape
             if (k not in self.data or v.ndim != len(want) or v.shape[0] != want[0]
-                    or tuple(v.shape[2:]) != want[2:] or v.shape[1] > want[1]):
+                    or tuple(v.shape[2:]) != want[2:]):
                 raise ValueError(f"replay state has {k} {tuple(v.shape)}, expected {want}")
             saved_len = v.shape[1]
         cursor, filled = int(state["cursor"]), int(state["filled"])
@@ -129,10 +130,11 @@ class SequenceReplay:
             self.cursor, self.filled = cursor, filled
             return
         oldest = cursor if filled == saved_len else 0
-        order = (oldest + np.arange(filled)) % max(saved_len, 1)
+        keep = min(filled, self.size_per_stream)
+        order = (oldest + np.arange(filled - keep, filled)) % max(saved_len, 1)
         for k, v in state["data"].items():
-            self.data[k][:, :filled] = v.cpu().numpy()[:, order]
-        self.cursor, self.filled = filled, filled
+            self.data[k][:, :keep] = v.cpu().numpy()[:, order]
+        self.cursor, self.filled = keep % self.size_per_stream, keep
 
 
 def to_torch(batch: dict[str, np.ndarray], device: torch.device | str = "cpu"
