@@ -5,7 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from test_negotiation import offer, set_values
+from test_negotiation import offer
+from test_negotiation import table as negotiation_table
 
 import lewm_rl  # noqa: F401  (registers the ids)
 from lewm_rl.envs import affect as A
@@ -16,24 +17,10 @@ from lewm_rl.envs.negotiation import ObjectiveNegotiationEnv, SocialNegotiationE
 CANDIDATE = ("accept_first", "walk_ends_relationship", "mood_decides")
 
 
-def table(kappa=1.0, rules=(), *, partner_affect=(0.0, 0.0, 0.0), walk_u=0.99,
-          values=((2, 1, 2), (0, 2, 2))):
-    """A one-table core with a known persona and values (as test_negotiation.table), at kappa."""
-    core = C.NegotiationCore(1, emotion_influence=kappa, rules=rules, annotation_noise=0.0)
-    core.reset_rows(np.array([0]), [np.random.default_rng(0)])
-    core.baseline[0] = 0.0
-    core.reactivity[0] = 1.0
-    core.decay[0] = 0.0
-    core.expressivity[0] = 1.0
-    core.aspiration[0] = 0.6
-    core.reservation[0] = 0.4
-    core.affect[0, 1] = partner_affect
-    core.affect[0, 0] = 0.0
-    core.emotion[0] = A.categorize(core.affect[0])
-    set_values(core, values)
-    core._u[0, :, :, 0] = walk_u  # walk-away draws
-    core._deal_u[0, :, 1] = 1.0  # no incidental moods
-    return core
+def table(kappa=1.0, rules=(), *, partner_affect=(0.0, 0.0, 0.0), walk_u=0.99):
+    """test_negotiation's hand-built table, at emotional influence ``kappa`` under ``rules``."""
+    return negotiation_table(partner_affect=partner_affect, walk_u=walk_u,
+                             emotion_influence=kappa, rules=rules)
 
 
 def rollout(env, seed, steps=60):

@@ -20,9 +20,10 @@ def test_game_tables():
 
 
 def table(subjective=True, *, partner_affect=(0.0, 0.0, 0.0), values=((2, 1, 2), (0, 2, 2)),
-          walk_u=0.99):
-    """A one-table core with a known persona, known values and no randomness left to chance."""
-    core = C.NegotiationCore(1, subjective=subjective, annotation_noise=0.0)
+          walk_u=0.99, **core_kwargs):
+    """A one-table core with a known persona, known values and no randomness left to chance
+    (``core_kwargs``: more ``NegotiationCore`` arguments, e.g. ``emotion_influence``, ``rules``)."""
+    core = C.NegotiationCore(1, subjective=subjective, annotation_noise=0.0, **core_kwargs)
     core.reset_rows(np.array([0]), [np.random.default_rng(0)])
     core.baseline[0] = 0.0
     core.reactivity[0] = 1.0
