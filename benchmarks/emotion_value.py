@@ -492,9 +492,10 @@ def render(rows: list[dict[str, Any]], records: list[dict[str, Any]], command: s
 
 
 def _curve_steps(records: list[dict[str, Any]]) -> list[int]:
-    steps = sorted({len(r["curve"]) for r in records})
-    longest = max(records, key=lambda r: len(r["curve"]))
-    return [s for s, _ in longest["curve"]] if steps else []
+    """The env steps of the longest learning curve among ``records``."""
+    if not records:
+        return []
+    return [s for s, _ in max(records, key=lambda r: len(r["curve"]))["curve"]]
 
 
 def _curves(records: list[dict[str, Any]]) -> dict[tuple, list[float]]:
