@@ -68,7 +68,7 @@ from lewm_rl.emotion_filter import (
     probe_accuracy,
 )
 from lewm_rl.env_adapters import BEHAVIOUR_KEYS
-from lewm_rl.envs import GYM_ENV_IDS, OBJECTIVE_TWIN, SUBJECTIVE_TWIN
+from lewm_rl.envs import OBJECTIVE_TWIN, SUBJECTIVE_TWIN, V0_ENV_IDS
 from lewm_rl.envs.wrappers import CUE_KEYS, filter_cues
 from lewm_rl.evaluation import interval
 from lewm_rl.metrics import class_frequencies
@@ -154,6 +154,11 @@ class Config:
     default widths and twice the default learning rate, to fit the CPU budget."""
     emotion_filter: EmotionFilterConfig = EmotionFilterConfig(steps=400)
     """The learned filter's hyperparameters."""
+    emotion_influence: float | None = None
+    """kappa passed to every recording's env as ``emotion_influence`` (None: each id's own): the
+    dose-response runs (``python -m benchmarks.emotion_dose``)."""
+    groups: tuple[str, ...] = GROUPS
+    """Cell groups to run (main, small, beta, noise, filter_rule, filter_learned, tf)."""
     workers: int = 2
     """Cells run in parallel, one thread each."""
     out_dir: Path | None = None
@@ -179,15 +184,25 @@ class Config:
                 emotion_filter=dataclasses.replace(c.emotion_filter, steps=50))
         if not c.envs:
             c = dataclasses.replace(c, envs=default_envs())
+        unknown = [g for g in c.groups if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown groups {unknown}; allowed: {', '.join(GROUPS)}")
+        if c.emotion_influence is not None:
+            twins = [e for e in c.envs if e in SUBJECTIVE_TWIN]
+            if twins:
+                raise ValueError(f"--emotion-influence sets kappa of subjective envs; {twins} "
+                                 f"are objective twins (kappa 0 is the subjective id at "
+                                 f"--emotion-influence 0)")
         return c
 
 
 def default_envs() -> tuple[str, ...]:
-    """Every subjective env with an objective twin (subjective first), if its behaviour is
-    observable (:func:`behaviour_spec`)."""
+    """Every v0 subjective env with an objective twin (subjective first), if its behaviour is
+    observable (:func:`behaviour_spec`): the worlds the committed results were measured on (pass
+    ``--envs`` for the v1 ones)."""
     out = []
-    for subj in GYM_ENV_IDS:
-        if subj in OBJECTIVE_TWIN and OBJECTIVE_TWIN[subj] in GYM_ENV_IDS:
+    for subj in V0_ENV_IDS:
+        if subj in OBJECTIVE_TWIN and OBJECTIVE_TWIN[subj] in V0_ENV_IDS:
             try:
                 for e in (subj, OBJECTIVE_TWIN[subj]):
                     behaviour_spec(gym.make(e))
@@ -275,6 +290,11 @@ class Cell:
 def cells(config: Config) -> list[Cell]:
     """Every cell of the run in priority order: the four regimes and the filters for every seed
     first, then the sweeps (so a run cut short still answers the main questions)."""
+    out = _all_cells(config)
+    return [cell for cell in out if cell.group in config.groups]
+
+
+def _all_cells(config: Config) -> list[Cell]:
     c = config
     out = []
     for seed in range(c.seeds):
@@ -372,13 +392,14 @@ def run_cell(cell: Cell, config: Config) -> dict[str, Any]:
     spec = behaviour_spec(env)
     emotion_space = env.unwrapped.emotion_space
     noise = cell.value if cell.group == "noise" else DEFAULT_NOISE
-    kwargs = {"annotation_noise": noise}
+    base = {} if c.emotion_influence is None else {"emotion_influence": c.emotion_influence}
+    kwargs = {**base, "annotation_noise": noise}
     steps = c.small_steps if cell.group == "small" else c.train_steps
     train = record(cell.env_id, steps, TRAIN_SEED + 10_000 * cell.seed, c, kwargs)
     val = record(cell.env_id, c.val_steps, VAL_SEED + 10_000 * cell.seed, c, kwargs).data
     populations = ("default",) + (c.held_out if cell.group == "main" else ())
     tests = {p: record(cell.env_id, c.test_steps, TEST_SEED + 100_000 * i, c,
-                       {"population": p}).data for i, p in enumerate(populations)}
+                       {**base, "population": p}).data for i, p in enumerate(populations)}
     result: dict[str, Any] = {"cell": dataclasses.asdict(cell), "key": cell.key,
                               "train_steps": len(train)}
 
@@ -460,8 +481,10 @@ def fingerprint(config: Config) -> str:
     d = dataclasses.asdict(config)
     for k in ("quick", "seeds", "envs", "kinds", "workers", "out_dir", "fresh", "sweep_envs",
               "filter_kinds", "learned_filter_kinds", "betas", "noises", "note", "updates",
-              "small_updates", "teacher_forcings", "tf_envs"):
+              "small_updates", "teacher_forcings", "tf_envs", "groups"):
         d.pop(k)  # the update caps are checked per cell (each result records its own)
+    if d["emotion_influence"] is None:  # each id's own: the fingerprint of the runs before it
+        d.pop("emotion_influence")
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

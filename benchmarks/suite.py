@@ -39,7 +39,7 @@ from benchmarks.runner import (
     scripted_references,
     standard_overrides,
 )
-from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES
+from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES, V0_ENV_IDS
 from lewm_rl.evaluation import interval, performance_profile, stratified_interval
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,7 +58,7 @@ TRAINED: dict[str, tuple[str, str]] = {
 class SuiteConfig:
     """The benchmark grid."""
 
-    envs: tuple[str, ...] = (*GYM_ENV_IDS, "social_negotiation_v0")
+    envs: tuple[str, ...] = (*V0_ENV_IDS, "social_negotiation_v0")
     """Environments (Gymnasium ids and PettingZoo modules)."""
     agents: tuple[str, ...] = (*TRAINED, *SCRIPTED)
     """Agents: lewm-dreamer, blind-dreamer, ppo, ppo-belief, ppo-imagination, oracle, greedy,

@@ -1,8 +1,9 @@
 """Emotional social-simulation environments (Gymnasium and PettingZoo).
 
 Importing ``lewm_rl`` (or this package) registers the Gymnasium ids; ``gym.make("lewm_rl:ID")``
-works with no import. The PettingZoo environments are the modules ``social_negotiation_v0`` and
-``public_goods_v0``, each exporting ``env``, ``parallel_env`` and ``raw_env``.
+works with no import. The PettingZoo environments are the modules ``social_negotiation_v0``,
+``social_negotiation_v1`` and ``public_goods_v0``, each exporting ``env``, ``parallel_env`` and
+``raw_env``.
 
 This package imports only numpy, gymnasium and pettingzoo: it knows nothing of models or agents.
 """
@@ -18,6 +19,7 @@ from lewm_rl.envs.negotiation import (
     SocialNegotiationEnv,
     SocialNegotiationVectorEnv,
 )
+from lewm_rl.envs.negotiation_core import V1_EMOTION_INFLUENCE, V1_RULES
 from lewm_rl.envs.public_goods import (
     ObjectivePublicGoodsEnv,
     ObjectivePublicGoodsVectorEnv,
@@ -30,15 +32,22 @@ GYM_ENV_IDS: tuple[str, ...] = (
     "ObjectiveNegotiation-v0",
     "PublicGoods-v0",
     "ObjectivePublicGoods-v0",
+    "SocialNegotiation-v1",
+    "ObjectiveNegotiation-v1",
 )
 """Every Gymnasium id this package registers, subjective first then its objective twin."""
 
-PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0", "public_goods_v0")
+V0_ENV_IDS: tuple[str, ...] = GYM_ENV_IDS[:4]
+"""The v0 ids, which the committed v0 benchmark results were measured on."""
+
+PETTINGZOO_MODULES: tuple[str, ...] = ("social_negotiation_v0", "public_goods_v0",
+                                       "social_negotiation_v1")
 """PettingZoo environment modules of this package (each exports env, parallel_env, raw_env)."""
 
 SUBJECTIVE_TWIN: dict[str, str] = {
     "ObjectiveNegotiation-v0": "SocialNegotiation-v0",
     "ObjectivePublicGoods-v0": "PublicGoods-v0",
+    "ObjectiveNegotiation-v1": "SocialNegotiation-v1",
 }
 OBJECTIVE_TWIN: dict[str, str] = {v: k for k, v in SUBJECTIVE_TWIN.items()}
 
@@ -71,6 +80,20 @@ def _register() -> None:
             vector_entry_point="lewm_rl.envs.public_goods:ObjectivePublicGoodsVectorEnv",
             max_episode_steps=_PUBLIC_GOODS_STEPS,
         ),
+        # v1: the v0 negotiation under the rule changes V1_RULES (negotiation_core documents each
+        # and why they were chosen); the objective twin is kappa = 0 of the same rules.
+        "SocialNegotiation-v1": dict(
+            entry_point="lewm_rl.envs.negotiation:SocialNegotiationEnv",
+            vector_entry_point="lewm_rl.envs.negotiation:SocialNegotiationVectorEnv",
+            max_episode_steps=_NEGOTIATION_STEPS,
+            kwargs={"rules": V1_RULES, "emotion_influence": V1_EMOTION_INFLUENCE},
+        ),
+        "ObjectiveNegotiation-v1": dict(
+            entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationEnv",
+            vector_entry_point="lewm_rl.envs.negotiation:ObjectiveNegotiationVectorEnv",
+            max_episode_steps=_NEGOTIATION_STEPS,
+            kwargs={"rules": V1_RULES},
+        ),
     }
     for env_id, spec in specs.items():
         if env_id not in registry:
@@ -88,6 +111,7 @@ __all__ = [
     "POPULATIONS",
     "SUBJECTIVE_TWIN",
     "TONES",
+    "V0_ENV_IDS",
     "ObjectiveNegotiationEnv",
     "ObjectiveNegotiationVectorEnv",
     "ObjectivePublicGoodsEnv",

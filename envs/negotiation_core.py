@@ -133,7 +133,7 @@ OBJECTIVE_WALK_POINT = 0.30
 """Objective twin: an offer worth ``u < 0.3`` to the partner is walked away from with probability
 ``0.3 * (0.3 - u) / 0.3``: the same rough rate as the subjective partner's, from utility alone."""
 RULE_CHANGES: tuple[str, ...] = ("accept_first", "walk_ends_relationship", "mood_decides",
-                                 "tone_first")
+                                 "tone_first", "planned_counter")
 """Candidate changes to the v0 rules, each switched on by name (``rules=(...)``; ``()`` is v0).
 
 They are candidates for a v1 world in which reading emotions pays a learner (issue: the value of
@@ -160,7 +160,24 @@ frozen under an id until a rule set meets the criterion stated in that benchmark
   moves the mood it answers on before it replies (an apology defuses anger at the time of the
   offer: Ohtsubo & Watanabe 2009; Tomlinson, Dineen & Lewicki 2004); the offer's fairness still
   waits for the next round.
+* ``planned_counter``: a partner's counter-offer asks for its planned goal of the round (its
+  concession schedule from aspiration to reservation, Faratin, Sierra & Jennings 1998's
+  time-dependent tactics; demands anchored on the plan, Galinsky & Mussweiler 2001), or for its
+  threshold where that is higher: it never proposes a split it would itself reject. What it
+  *accepts* still moves with its emotion, so an emotion that makes it give way (joy, sadness,
+  fear) changes what it takes, not what it asks, and only the cues reveal it. In v0 the counter is
+  the split worth its emotion-moved threshold, so one exchange tells the learner most of what the
+  emotion would (written down after the design log's finding that counters reveal the threshold,
+  before this rule was measured). With ``kappa = 0`` the threshold is the goal and nothing changes.
 """
+V1_RULES: tuple[str, ...] = ("accept_first", "walk_ends_relationship", "mood_decides",
+                             "planned_counter")
+"""The rules of ``SocialNegotiation-v1`` and its objective twin ``ObjectiveNegotiation-v1``, frozen
+(``tests/test_negotiation_golden.py`` records them). Chosen with the model-free instrument alone
+(``benchmarks/emotion_value.py``, PPO, 5 seeds): no candidate met the criterion stated in advance,
+and this is the best one measured (``benchmarks/results/emotion_value_design/``)."""
+V1_EMOTION_INFLUENCE = 1.0
+"""Emotional influence of ``SocialNegotiation-v1`` (its twin has 0)."""
 ASPIRATION = (0.55, 0.70)
 RESERVATION = (0.30, 0.45)
 """Uniform ranges of a character's opening aspiration and final reservation utility."""
@@ -321,6 +338,7 @@ class NegotiationCore:
         self._walk_ends = "walk_ends_relationship" in rules
         self._mood_decides = "mood_decides" in rules
         self._tone_first = "tone_first" in rules
+        self._planned_counter = "planned_counter" in rules
         self.emotion_influence = kappa
         self.subjective = kappa > 0.0
         # (K,) the behaviour tables at this influence; kappa = 1 gives the frozen ones bit for bit
@@ -586,8 +604,10 @@ class NegotiationCore:
             code = np.where(walks, ACT_WALK, np.where(takes, ACT_ACCEPT, ACT_OFFER)) * open_
             # Counter-offer: among splits worth at least tau to itself, the one leaving the other
             # side the most items (it cannot see the other's values); ties to its own utility.
+            # planned_counter asks for its goal instead, or tau where that is higher.
+            ask = np.maximum(goal[:, s], tau) if self._planned_counter else tau
             own_u = self.utility[rows, s]  # (R, J)
-            feasible = own_u >= tau[:, None]
+            feasible = own_u >= ask[:, None]
             none = ~feasible[:, _KEEP_ALL[s]]  # not even the split worth the most is feasible
             if _any(none):  # asks for more than the pool holds: keep the best split
                 feasible[none] = own_u[none] >= own_u[none].max(1, keepdims=True)

@@ -58,7 +58,8 @@ def test_kappa_one_is_the_frozen_subjective_world_and_kappa_zero_the_objective_t
                     rollout(SocialNegotiationEnv(), seed))
 
 
-@pytest.mark.parametrize("rules", [(), CANDIDATE, CANDIDATE + ("tone_first",)])
+@pytest.mark.parametrize("rules", [(), CANDIDATE, CANDIDATE + ("tone_first",),
+                                   CANDIDATE + ("planned_counter",)])
 def test_at_kappa_zero_decisions_ignore_the_partners_emotion(rules):
     """Forcing the partner into each emotion by hand changes nothing it does at kappa = 0; at
     kappa = 1 it does."""
@@ -205,3 +206,30 @@ def test_tone_first_lets_an_apology_reach_the_reply():
         core.step(offer((1, 1, 1), A.TONE_APOLOGETIC))  # partner gets 1 hat, 2 balls: 0.6
         assert core.act[0, 1] == act, rules
         assert core.apologies[0, 1] == 1
+
+
+def test_planned_counter_asks_for_the_goal_and_still_accepts_on_emotion():
+    """Offered 0.2 at round 0 (goal 0.6), a joyful partner (threshold 0.35) counters with the split
+    worth 0.4 to itself under the v0 counter, and with the split worth its goal, 0.6, under
+    planned_counter: the counter no longer shows that it would give way. An angry one (threshold
+    0.9) asks for its threshold either way, a neutral one (threshold = goal) for its goal. What it
+    accepts is unchanged: offered 0.4, the joyful partner takes it under both rules."""
+    md, planned = ("mood_decides",), ("mood_decides", "planned_counter")
+    cases = [((0.5, 0.3, 0.3), md, 0.4), ((0.5, 0.3, 0.3), planned, 0.6),
+             (A.PROTOTYPES[A.ANGER], md, 1.0), (A.PROTOTYPES[A.ANGER], planned, 1.0),
+             ((0.0, 0.0, 0.0), md, 0.6), ((0.0, 0.0, 0.0), planned, 0.6)]
+    for affect, rules, asked in cases:
+        core = table(1.0, rules, partner_affect=affect)
+        core.step(offer((1, 2, 2)))  # the partner (values 0, 2, 2) gets 1 ball: 0.2
+        assert core.act[0, 1] == C.ACT_OFFER
+        assert core.utility[0, 1, core.standing[0, 1]] == pytest.approx(asked, abs=1e-12), rules
+    for rules in (md, planned):
+        core = table(1.0, rules, partner_affect=(0.5, 0.3, 0.3))
+        core.step(offer((1, 2, 1)))  # 2 balls: 0.4 >= 0.35
+        assert core.act[0, 1] == C.ACT_ACCEPT, rules
+    # at kappa = 0 the threshold is the goal, so the rule changes nothing
+    for affect in ((0.5, 0.3, 0.3), A.PROTOTYPES[A.ANGER]):
+        a, b = table(0.0, md, partner_affect=affect), table(0.0, planned, partner_affect=affect)
+        a.step(offer((1, 2, 2)))
+        b.step(offer((1, 2, 2)))
+        assert a.standing[0, 1] == b.standing[0, 1]

@@ -1,6 +1,7 @@
 """Golden trajectories of the negotiation environments: every observable output, frozen.
 
-``tests/data/negotiation_golden.npz`` holds trajectories recorded from the v0 implementation: every
+``tests/data/negotiation_golden.npz`` holds trajectories recorded from the v0 implementation, and
+``tests/data/negotiation_v1_golden.npz`` from v1 (the v0 rules under ``V1_RULES``): every
 step's observation (all keys), reward, termination flags and labels (``emotion``,
 ``emotion_annotated``, ``affect``, ``partner_act``, ``deal_outcome``), for
 
@@ -11,13 +12,15 @@ step's observation (all keys), reward, termination flags and labels (``emotion``
   every population, greedy and oracle on the default one);
 * the PettingZoo ``parallel_env()`` with two learners.
 
+(v1 records the same streams for its twins on the default population.)
+
 The test replays the recorded actions (so the scripted policies may change freely) and compares
 every output exactly (integers) or to ``1e-6`` (floats). Any
 change of rules, constants, random-draw order or output assembly shows up here. Performance work on
-``NegotiationCore`` must keep it green; a deliberate rule change is a new version (``-v1``) and
-re-records the file::
+``NegotiationCore`` must keep it green; a deliberate rule change is a new version (``-v2``) and
+records a new file; a frozen version's file is never re-recorded::
 
-    .venv/bin/python tests/test_negotiation_golden.py --write
+    .venv/bin/python tests/test_negotiation_golden.py --write v2
 """
 
 from __future__ import annotations
@@ -32,11 +35,17 @@ import pytest
 
 from lewm_rl.agents.baselines import make_policy
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs import social_negotiation_v0
+from lewm_rl.envs import social_negotiation_v0, social_negotiation_v1
 
-GOLDEN = Path(__file__).parent / "data" / "negotiation_golden.npz"
-ENV_IDS = ("SocialNegotiation-v0", "ObjectiveNegotiation-v0")
-POPULATIONS = ("default", "volatile", "stoic")
+DATA = Path(__file__).parent / "data"
+VERSIONS = {
+    # version: (golden file, Gymnasium twins, PettingZoo module, populations)
+    "v0": (DATA / "negotiation_golden.npz", ("SocialNegotiation-v0", "ObjectiveNegotiation-v0"),
+           social_negotiation_v0, ("default", "volatile", "stoic")),
+    "v1": (DATA / "negotiation_v1_golden.npz",
+           ("SocialNegotiation-v1", "ObjectiveNegotiation-v1"), social_negotiation_v1,
+           ("default",)),
+}
 SINGLE_SEEDS = (0, 1)
 VECTOR_ENVS = 16
 VECTOR_STEPS = 60
@@ -141,10 +150,10 @@ def record_vector(env_id: str, population: str, seed: int, policy: str,
     return rec.arrays()
 
 
-def record_pettingzoo(seed: int, replay: dict[str, np.ndarray] | None = None
+def record_pettingzoo(module, seed: int, replay: dict[str, np.ndarray] | None = None
                       ) -> dict[str, np.ndarray]:
-    """``social_negotiation_v0.parallel_env()`` with two learners, two biased-random episodes."""
-    env = social_negotiation_v0.parallel_env()
+    """``module.parallel_env()`` with two learners, two biased-random episodes."""
+    env = module.parallel_env()
     actors = {a: Actor("", "random", 3000 + seed + i, None if replay is None else replay[a])
               for i, a in enumerate(env.possible_agents)}
     recs = {a: Recorder() for a in env.possible_agents}
@@ -163,16 +172,17 @@ def record_pettingzoo(seed: int, replay: dict[str, np.ndarray] | None = None
 Recording = Callable[[dict[str, np.ndarray] | None], dict[str, np.ndarray]]
 
 
-def streams() -> dict[str, Recording]:
-    """Every recorded stream by name: a function of the recorded arrays to replay actions from
-    (``None`` when recording), returning the stream's arrays."""
+def streams(version: str = "v0") -> dict[str, Recording]:
+    """Every recorded stream of ``version`` by name: a function of the recorded arrays to replay
+    actions from (``None`` when recording), returning the stream's arrays."""
     out: dict[str, Recording] = {}
+    _, env_ids, module, populations = VERSIONS[version]
 
     def actions(rec: dict[str, np.ndarray] | None) -> np.ndarray | None:
         return None if rec is None else rec["action"]
 
-    for env_id in ENV_IDS:
-        for pop in POPULATIONS:
+    for env_id in env_ids:
+        for pop in populations:
             for seed in SINGLE_SEEDS:
                 out[f"single.{env_id}.{pop}.random.{seed}"] = (
                     lambda r, e=env_id, p=pop, s=seed: record_single(e, p, s, "random", actions(r)))
@@ -184,8 +194,9 @@ def streams() -> dict[str, Recording]:
         for policy in ("greedy", "oracle"):
             out[f"vector.{env_id}.default.{policy}.0"] = (
                 lambda r, e=env_id, q=policy: record_vector(e, "default", 0, q, actions(r)))
-    out["pettingzoo.social_negotiation_v0.0"] = lambda r: record_pettingzoo(
-        0, None if r is None else {a: r[f"{a}.action"] for a in social_negotiation_v0.SEATS})
+    name = module.__name__.rsplit(".", 1)[-1]
+    out[f"pettingzoo.{name}.0"] = lambda r: record_pettingzoo(
+        module, 0, None if r is None else {a: r[f"{a}.action"] for a in module.SEATS})
     return out
 
 
@@ -199,27 +210,34 @@ def _compact(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def write() -> None:
-    """Records every stream from the current implementation into ``GOLDEN``."""
-    data = {f"{name}/{k}": _compact(v) for name, fn in streams().items()
+def write(version: str) -> None:
+    """Records every stream of ``version`` from the current implementation into its file."""
+    path = VERSIONS[version][0]
+    data = {f"{name}/{k}": _compact(v) for name, fn in streams(version).items()
             for k, v in fn(None).items()}
-    GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(GOLDEN, **data)
-    print(f"wrote {len(data)} arrays to {GOLDEN} ({GOLDEN.stat().st_size / 1e3:.0f} kB)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **data)
+    print(f"wrote {len(data)} arrays to {path} ({path.stat().st_size / 1e3:.0f} kB)")
 
 
 @pytest.fixture(scope="module")
-def golden() -> dict[str, np.ndarray]:
-    with np.load(GOLDEN) as f:
-        return dict(f)
+def goldens() -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for version, (path, *_) in VERSIONS.items():
+        with np.load(path) as f:
+            out[version] = dict(f)
+    return out
 
 
-@pytest.mark.parametrize("name", list(streams()))
-def test_trajectory_matches_golden(name, golden):
+@pytest.mark.parametrize(("version", "name"),
+                         [(v, n) for v in VERSIONS for n in streams(v)])
+def test_trajectory_matches_golden(version, name, goldens):
+    golden = goldens[version]
     want_keys = sorted(k.split("/", 1)[1] for k in golden if k.startswith(name + "/"))
+    assert want_keys, f"{name}: not in the {version} golden file"
     # Replays the recorded actions (so the scripted policies may change without touching this).
-    got = streams()[name]({k: golden[f"{name}/{k}"].astype(np.int64) for k in want_keys
-                           if k.endswith("action")})
+    got = streams(version)[name]({k: golden[f"{name}/{k}"].astype(np.int64) for k in want_keys
+                                  if k.endswith("action")})
     assert sorted(got) == want_keys, f"{name}: recorded keys differ"
     for key in want_keys:
         want, have = golden[f"{name}/{key}"], got[key]
@@ -230,8 +248,10 @@ def test_trajectory_matches_golden(name, golden):
             np.testing.assert_array_equal(have, want, err_msg=f"{name}/{key}")
 
 
-def test_golden_covers_every_outcome(golden):
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_golden_covers_every_outcome(version, goldens):
     """The recorded inputs exercise agreements, walk-aways (both sides) and timeouts."""
+    golden = goldens[version]
     outcomes = np.concatenate([v.ravel() for k, v in golden.items()
                                if k.endswith("info_deal_outcome")])
     for outcome in (C.AGREEMENT, C.WALKED_AWAY, C.TIMED_OUT):
@@ -241,7 +261,24 @@ def test_golden_covers_every_outcome(golden):
     assert all(v.sum() > VECTOR_ENVS for v in vector_terms), "vector streams must autoreset"
 
 
+def test_v1_is_v0_under_the_v1_rules():
+    """The v1 ids are the v0 classes with ``V1_RULES`` and ``V1_EMOTION_INFLUENCE``, nothing else;
+    the rules differ from v0's (the golden files show how the trajectories differ)."""
+    assert C.V1_RULES and C.check_rules(C.V1_RULES) == C.V1_RULES
+    for v0, v1, kappa in (("SocialNegotiation-v0", "SocialNegotiation-v1", C.V1_EMOTION_INFLUENCE),
+                          ("ObjectiveNegotiation-v0", "ObjectiveNegotiation-v1", 0.0)):
+        a, b = gym.make(v0).unwrapped, gym.make(v1).unwrapped
+        assert type(a) is type(b)
+        assert b.core.rules == C.V1_RULES and b.core.emotion_influence == kappa
+        assert a.core.rules == ()
+    pz = social_negotiation_v1.parallel_env()
+    assert pz.core.rules == C.V1_RULES and pz.core.emotion_influence == C.V1_EMOTION_INFLUENCE
+    assert social_negotiation_v1.parallel_env(subjective=False).core.emotion_influence == 0.0
+    assert pz.metadata["name"] == "social_negotiation_v1"
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_negotiation_golden.py --write  (re-records the file)")
-    write()
+    if len(sys.argv) != 3 or sys.argv[1] != "--write" or sys.argv[2] not in VERSIONS:
+        sys.exit(f"usage: python tests/test_negotiation_golden.py --write VERSION  (one of "
+                 f"{', '.join(VERSIONS)}; records that version's file)")
+    write(sys.argv[2])
