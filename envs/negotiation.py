@@ -250,6 +250,13 @@ class SocialNegotiationEnv(CoreEnv):
       greedy, oracle) and frozen before any learned model was trained: see
       ``benchmarks/results/baselines.md``. Measured later (``benchmarks/emotion_value.py``), the
       cues are worth nothing to a PPO learner in v0 (``benchmarks/results/emotion_value_v0``).
+    * v1 (``SocialNegotiation-v1``): the v0 rules under the rule changes
+      ``negotiation_core.V1_RULES`` (``accept_first``, ``walk_ends_relationship``,
+      ``mood_decides``, ``planned_counter``; each documented in ``RULE_CHANGES``) at
+      ``emotion_influence = 1``, chosen with model-free learners alone by the criterion stated in
+      ``benchmarks/emotion_value.py`` before any candidate was measured. No candidate met it; v1 is
+      the best one measured (``benchmarks/results/emotion_value_design/README.md`` gives its
+      value). Frozen by ``tests/data/negotiation_v1_golden.npz``; v0 is unchanged.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
@@ -320,6 +327,8 @@ class ObjectiveNegotiationEnv(SocialNegotiationEnv):
     ## Version History
 
     * v0: initial release, frozen with ``SocialNegotiation-v0``.
+    * v1 (``ObjectiveNegotiation-v1``): the v1 rules (``negotiation_core.V1_RULES``) at
+      ``emotion_influence = 0``, frozen with ``SocialNegotiation-v1``.
     """
 
     subjective = False

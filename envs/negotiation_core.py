@@ -138,9 +138,10 @@ RULE_CHANGES: tuple[str, ...] = ("accept_first", "walk_ends_relationship", "mood
 
 They are candidates for a v1 world in which reading emotions pays a learner (issue: the value of
 emotional information, ``benchmarks/emotion_value.py``). Each was written down, with the finding it
-follows, before it was measured, and each is measured with model-free learners alone; none is
-frozen under an id until a rule set meets the criterion stated in that benchmark
-(``benchmarks/results/emotion_value_design/`` holds the measurements so far).
+follows, before it was measured, and each is measured with model-free learners alone
+(``benchmarks/results/emotion_value_design/`` holds the measurements). No rule set met the
+criterion stated in that benchmark; the best one measured is frozen as ``V1_RULES`` under
+``SocialNegotiation-v1``.
 
 * ``accept_first``: a partner takes an offer worth at least its threshold; only when it rejects
   the learner's move (an offer below its threshold, or a held turn) does it walk away, with the
