@@ -4,7 +4,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-ENV_ID ?= SocialNegotiation-v0
+ENV_ID ?= SocialNegotiation-v1
 
 .PHONY: setup train test lint baselines clean
 
