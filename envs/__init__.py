@@ -10,6 +10,8 @@ This package imports only numpy, gymnasium and pettingzoo: it knows nothing of m
 
 from __future__ import annotations
 
+import warnings
+
 from gymnasium.envs.registration import register, registry
 
 from lewm_rl.envs.affect import EMOTIONS, NUM_EMOTIONS, POPULATIONS, TONES
@@ -101,6 +103,11 @@ def _register() -> None:
 
 
 _register()
+
+# v0 is not deprecated by v1: both are frozen worlds, and the committed v0 results stand. Gymnasium
+# warns on every make of an id with a newer version; silence that note for these ids only.
+warnings.filterwarnings("ignore", message=r".*The environment (Social|Objective)Negotiation-v0 is "
+                        r"out of date", category=DeprecationWarning)
 
 __all__ = [
     "EMOTIONS",
