@@ -36,7 +36,8 @@ class CoreVectorEnv(gym.vector.VectorEnv):
 
     def _setup(self, num_envs: int, observation_space: spaces.Space, num_actions: int,
                emotion_space: spaces.Space, emotion_names: tuple[str, ...], num_seats: int,
-               max_episode_steps: int | None, render_mode: str | None) -> None:
+               max_episode_steps: int | None, render_mode: str | None,
+               action_structure: tuple[tuple[int, ...], ...] | None = None) -> None:
         if render_mode is not None:
             raise ValueError("the batched vector env does not render; use SyncVectorEnv for videos")
         self.num_envs = num_envs
@@ -49,6 +50,8 @@ class CoreVectorEnv(gym.vector.VectorEnv):
         self.single_emotion_space = emotion_space
         self.emotion_space = batch_space(emotion_space, num_envs)
         self.emotion_names = emotion_names
+        self.action_structure = action_structure or ((num_actions,),)
+        """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``)."""
         self._generators: list[np.random.Generator] = [
             seeding.np_random(None)[0] for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=bool)

@@ -55,6 +55,9 @@ VALUE_PAIRS = np.array(
 NUM_OFFER_ACTIONS = NUM_SPLITS * A.NUM_TONES
 ACCEPT = NUM_OFFER_ACTIONS
 WALK_AWAY = NUM_OFFER_ACTIONS + 1
+ACTION_STRUCTURE = ((NUM_SPLITS, A.NUM_TONES), (), ())
+"""The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``): offers
+(split x tone, ``split * NUM_TONES + tone``), accept, walk away."""
 NUM_ACTIONS = NUM_OFFER_ACTIONS + 2
 
 ACTS: tuple[str, ...] = ("none", "counter", "accept", "walk_away")

@@ -329,7 +329,7 @@ class PublicGoodsVectorEnv(CoreVectorEnv):
         self.n_actions = C.num_actions(n_players)
         self._setup(num_envs, public_goods_observation_space(n_players), self.n_actions,
                     spaces.MultiDiscrete([A.NUM_EMOTIONS] * (n_players - 1)), A.EMOTIONS,
-                    n_players, max_episode_steps, render_mode)
+                    n_players, max_episode_steps, render_mode, C.action_structure(n_players))
 
 
 class ObjectivePublicGoodsVectorEnv(PublicGoodsVectorEnv):

@@ -51,6 +51,12 @@ def num_actions(n_players: int) -> int:
     return NUM_LEVELS * n_players
 
 
+def action_structure(n_players: int) -> tuple[tuple[int, ...]]:
+    """The flat actions as one kind of two factors (``lewm_rl.distributions.ActionStructure``):
+    contribution level x target, ``level * n_players + target``."""
+    return ((NUM_LEVELS, n_players),)
+
+
 def encode_action(level: int | np.ndarray, target: int | np.ndarray,
                   n_players: int) -> int | np.ndarray:
     """Flat action for contribution ``level`` and ``target`` (0: nobody, k: the k-th other seat)."""

@@ -129,6 +129,11 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
     def emotion_names(self) -> tuple[str, ...]:
         return A.EMOTIONS
 
+    @property
+    def action_structure(self) -> tuple[tuple[int, ...], ...]:
+        """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``)."""
+        return C.action_structure(self.n_players)
+
     def _obs(self, seat: int) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.core.observation(seat).items()}
 

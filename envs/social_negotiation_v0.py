@@ -120,6 +120,11 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
     def emotion_names(self) -> tuple[str, ...]:
         return A.EMOTIONS
 
+    @property
+    def action_structure(self) -> tuple[tuple[int, ...], ...]:
+        """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``)."""
+        return C.ACTION_STRUCTURE
+
     def _obs(self, seat: int) -> dict[str, Any]:
         o = self.core.observation(seat)
         return {"task": o["task"][0], "partner_act": int(o["partner_act"][0]),

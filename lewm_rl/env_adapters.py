@@ -59,6 +59,11 @@ class GymVectorAdapter:
         return tuple(self.env.emotion_names)
 
     @property
+    def action_structure(self) -> tuple[tuple[int, ...], ...] | None:
+        """The env's action structure (kinds of factors), or ``None`` if it declares none."""
+        return getattr(self.env, "action_structure", None)
+
+    @property
     def behaviour_key(self) -> str | None:
         keys = self.env.single_observation_space.spaces
         return next((k for k in BEHAVIOUR_KEYS if k in keys), None)
@@ -106,6 +111,11 @@ class PettingZooAdapter:
     @property
     def emotion_names(self) -> tuple[str, ...]:
         return tuple(self.envs[0].emotion_names)
+
+    @property
+    def action_structure(self) -> tuple[tuple[int, ...], ...] | None:
+        """The env's action structure (kinds of factors), or ``None`` if it declares none."""
+        return getattr(self.envs[0], "action_structure", None)
 
     @property
     def behaviour_key(self) -> str | None:

@@ -54,6 +54,7 @@ from lewm_rl.checkpoint import (
     to_tensors,
 )
 from lewm_rl.data.replay import SequenceReplay, to_torch
+from lewm_rl.distributions import ActionStructure
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
 from lewm_rl.evaluation import normalised, reference_returns
 from lewm_rl.metrics import f1_scores
@@ -334,8 +335,10 @@ def build_models(config: TrainConfig, adapter, seat: str, device: str
     """The world model and Dreamer agent of ``seat``, as a run builds them (weights fresh)."""
     wm = build_world_model(config.wm, adapter.observation_space(seat), adapter.action_space(seat),
                            adapter.emotion_space(seat), adapter.emotion_names,
-                           adapter.behaviour_key).to(device)
-    return wm, DreamerAgent(wm, config.dreamer)
+                           adapter.behaviour_key, adapter.action_structure).to(device)
+    structure = adapter.action_structure
+    return wm, DreamerAgent(wm, config.dreamer,
+                            ActionStructure(structure) if structure is not None else None)
 
 
 class Learner:
@@ -878,6 +881,9 @@ class Trainer:
         played = play_episodes(self.learners, c.env, {**self.env_kwargs, "population": population},
                                c.eval_episodes, c.device)
         out = {"episode_return": float(played["returns"].mean())}
+        if "imagined_returns" in played:  # model exploitation: imagined minus real, same policy
+            out["imagined_return"] = float(played["imagined_returns"].mean())
+            out["imagination_gap"] = out["imagined_return"] - out["episode_return"]
         if "emotion_true" in played:
             f = f1_scores(played["emotion_true"].ravel(), played["emotion_pred"].ravel(),
                           self.learners[0].wm.labels.classes)
@@ -986,9 +992,11 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         episodes: ``N``, the number of episodes (and of parallel env copies).
 
     Returns:
-        ``returns`` ``(N,)`` (mean over seats), and where a learner reads the partners' emotion
+        ``returns`` ``(N,)`` (mean over seats); where a learner reads the partners' emotion
         (its posterior, or a blind model's probe) ``emotion_true`` and ``emotion_pred``
-        ``(M, P)`` over every live step and seat.
+        ``(M, P)`` over every live step and seat; for agents that imagine,
+        ``imagined_returns`` ``(N,)``: what their world model expected the same policy to earn
+        from each episode's first observation.
     """
     adapter = make_adapter(env_id, episodes, env_kwargs)
     obs, info = adapter.reset(seed=seed)
@@ -1000,6 +1008,7 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     total = np.zeros(n)
     finished = np.zeros(n, dtype=bool)
     true, pred = [], []
+    imagined = []
     while not finished.all():
         actions = {}
         for ln in learners:
@@ -1007,6 +1016,9 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
             first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)), device=ln.device)
             a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
                                             generator=generator)
+            if is_first.all() and hasattr(ln.agent, "imagined_return"):
+                imagined.append(ln.agent.imagined_return(carry[id(ln)][0], generator)
+                                .reshape(len(ln.seats), n).cpu().numpy())
             read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
             if read is not None:
                 live = np.concatenate([~finished] * len(ln.seats))
@@ -1024,6 +1036,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         is_first = np.zeros(n, dtype=bool)
     adapter.close()
     out = {"returns": total}
+    if imagined and len(imagined) == len(learners):
+        out["imagined_returns"] = np.concatenate(imagined).mean(0)
     if true:
         out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
     return out

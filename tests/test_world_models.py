@@ -265,3 +265,33 @@ def test_lewm_learns_deterministic_emotion_transitions():
     _, m = wm.loss(to_torch(replay.sample(64, 16, rng)))
     assert m["world_model/next_emotion_accuracy"] >= 0.95, m
     assert m["world_model/emotion_accuracy"] >= 0.95, m
+
+
+def test_structured_action_embedding_is_the_sum_of_kind_split_and_tone(tmp_path):
+    from lewm_rl.envs import negotiation_core as C
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    obs_space, act_space, emo_space = negotiation_spaces()
+    torch.manual_seed(0)
+    wm = build_world_model(dataclasses.replace(SMALL, kind="lewm"), obs_space, act_space,
+                           emo_space, behaviour_key="partner_act",
+                           action_structure=C.ACTION_STRUCTURE)
+    w, b = wm.enc_a.weight, wm.enc_a.bias  # (per_modality, 3 kinds + 24 splits + 4 tones)
+    assert w.shape[1] == 3 + C.NUM_SPLITS + 4
+    actions = torch.tensor([0, 4 * 17 + 3, C.ACCEPT, C.WALK_AWAY])
+    got = wm._embed_action(actions)
+    want = [w[:, 0] + w[:, 3 + 0] + w[:, 3 + C.NUM_SPLITS + 0] + b,
+            w[:, 0] + w[:, 3 + 17] + w[:, 3 + C.NUM_SPLITS + 3] + b,
+            w[:, 1] + b, w[:, 2] + b]
+    torch.testing.assert_close(got, torch.stack(want))
+    # No previous action at an episode's start: the bias alone.
+    torch.testing.assert_close(wm._embed_action(actions, torch.zeros(4))[0], b)
+    # The flat embedding (and any model built without a structure) reads a one-hot.
+    flat = build_world_model(dataclasses.replace(SMALL, kind="lewm", action_embed="flat"),
+                             obs_space, act_space, emo_space, action_structure=C.ACTION_STRUCTURE)
+    assert flat.enc_a.weight.shape[1] == C.NUM_ACTIONS
+    torch.testing.assert_close(flat._embed_action(actions)[1],
+                               flat.enc_a.weight[:, 4 * 17 + 3] + flat.enc_a.bias)
+    # The structure travels with a saved model.
+    wm.save(tmp_path / "wm.pt")
+    assert EmotionalWorldModel.load(tmp_path / "wm.pt").action_structure == C.ACTION_STRUCTURE

@@ -6,19 +6,25 @@ emotion model, the features it reads include the predicted emotion distribution 
 that is how emotion-first predictions shape planning.
 
 Actor: REINFORCE on imagined lambda-returns with DreamerV3's return normalisation (advantages
-divided by ``max(1, P95 - P5)`` of the returns, an EMA) and an entropy bonus. Critic: regression
-on lambda-returns bootstrapped from a slow (EMA) copy of itself.
+divided by ``max(1, P95 - P5)`` of the returns, an EMA) and its small entropy bonus (3e-4). Its
+head knows the action structure where the env declares one (``action_structure``: kind, then
+split and tone in the negotiation) while the env keeps its flat ``Discrete`` space. Critic:
+DreamerV3's symlog two-hot head (zero-initialised output), trained on lambda-returns and pulled
+towards a slow (EMA) copy of itself. ``critic_head="mse"``, ``actor_head="flat"`` and a larger
+``entropy`` give back the earlier recipe, for the ablations.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
-from lewm_rl.world_models.model import EmotionalWorldModel, State
+from lewm_rl.distributions import ActionStructure, TwoHot, zero_output
+from lewm_rl.world_models.model import EmotionalWorldModel, State, sample_index
 
 Tensor = torch.Tensor
 
@@ -39,12 +45,22 @@ class DreamerConfig:
     """Adam learning rate of the actor."""
     critic_lr: float = 3e-4
     """Adam learning rate of the critic."""
-    entropy: float = 3e-2
-    """Entropy bonus of the actor (on normalised advantages). With 98 actions and returns of
-    order 1, smaller values let the actor collapse onto actions the world model overrates (in a
-    frozen, well-fitted LEWM, 3e-3 collapsed to 0.1 nats and random-level real returns)."""
+    entropy: float = 3e-4
+    """Entropy bonus of the actor, on advantages normalised by the return scale (DreamerV3's
+    ``actent``). The earlier recipe used 3e-2 with a flat head and an MSE critic."""
+    actor_head: Literal["structured", "flat"] = "structured"
+    """structured: one logit per action kind and per factor value of the env's
+    ``action_structure`` (flat where the env declares none); flat: one logit per action."""
+    critic_head: Literal["twohot", "mse"] = "twohot"
+    """twohot: DreamerV3's symlog two-hot critic with a zero-initialised output; mse: a scalar
+    critic regressed with a squared error (the earlier recipe)."""
+    bins: int = 255
+    """Bins of the two-hot critic (evenly spaced in symlog space over [-20, 20])."""
+    slow_reg: float = 1.0
+    """Weight of the critic's regulariser towards the slow critic's prediction (DreamerV3's
+    ``slowreg``)."""
     slow_critic: float = 0.02
-    """EMA rate of the slow target critic."""
+    """EMA rate of the slow critic."""
     return_decay: float = 0.99
     """EMA decay of the return scale (P95 - P5)."""
     unimix: float = 0.01
@@ -60,6 +76,13 @@ class DreamerConfig:
         if not 0 < self.gamma <= 1 or not 0 <= self.lambda_ <= 1:
             raise ValueError(f"need 0 < gamma <= 1 and 0 <= lambda <= 1, got {self.gamma}, "
                              f"{self.lambda_}")
+        if self.actor_head not in ("structured", "flat"):
+            raise ValueError(f"actor_head must be structured or flat, got {self.actor_head!r}")
+        if self.critic_head not in ("twohot", "mse"):
+            raise ValueError(f"critic_head must be twohot or mse, got {self.critic_head!r}")
+        if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
+            raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
+                             f"{self.entropy}, {self.slow_reg}, {self.bins}")
 
 
 def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, lambda_: float
@@ -117,17 +140,33 @@ class DreamerAgent:
         world_model: any :class:`EmotionalWorldModel` configuration (not owned: the training loop
             fits it).
         config: hyperparameters.
+        action_structure: the env's action structure (``None``: flat); read only by the
+            ``structured`` actor head.
     """
 
-    def __init__(self, world_model: EmotionalWorldModel, config: DreamerConfig | None = None
-                 ) -> None:
+    def __init__(self, world_model: EmotionalWorldModel, config: DreamerConfig | None = None,
+                 action_structure: ActionStructure | None = None) -> None:
         self.config = config or DreamerConfig()
         c = self.config
         self.world_model = world_model
         self.num_actions = world_model.num_actions
+        if action_structure is None or c.actor_head == "flat":
+            action_structure = ActionStructure.flat(self.num_actions)
+        if action_structure.num_actions != self.num_actions:
+            raise ValueError(f"the action structure {action_structure} has "
+                             f"{action_structure.num_actions} actions, the world model "
+                             f"{self.num_actions}")
+        self.actions = action_structure
         f = world_model.feature_dim
-        self.actor = _mlp(f, c.hidden, self.num_actions)
-        self.critic = _mlp(f, c.hidden, 1)
+        self.actor = _mlp(f, c.hidden, action_structure.num_logits)
+        last = self.actor[-1]
+        with torch.no_grad():  # DreamerV3's policy outscale 0.01: a near-uniform first policy
+            last.weight.mul_(0.01)
+            last.bias.copy_(action_structure.uniform_bias())
+        self.twohot = TwoHot(c.bins) if c.critic_head == "twohot" else None
+        self.critic = _mlp(f, c.hidden, c.bins if self.twohot else 1)
+        if self.twohot:
+            zero_output(self.critic)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr, eps=1e-5)
@@ -157,10 +196,15 @@ class DreamerAgent:
 
     # ------------------------------------------------------------------------------------------
     def policy(self, features: Tensor) -> torch.distributions.Categorical:
-        """The actor's distribution over actions for features ``(..., F)``."""
-        probs = torch.softmax(self.actor(features), -1)
+        """The actor's distribution over the flat actions for features ``(..., F)``."""
+        probs = torch.softmax(self.actions.logits(self.actor(features)), -1)
         probs = (1 - self.config.unimix) * probs + self.config.unimix / self.num_actions
         return torch.distributions.Categorical(probs=probs)
+
+    def value(self, features: Tensor, slow: bool = False) -> Tensor:
+        """The critic's (or the slow critic's) value of features ``(..., F)``: ``(...)``."""
+        out = (self.slow_critic if slow else self.critic)(features)
+        return self.twohot.mean(out) if self.twohot else out.squeeze(-1)
 
     @torch.no_grad()
     def act(
@@ -193,11 +237,19 @@ class DreamerAgent:
         embed = wm.encoder(obs)
         state, _ = wm.observe_step(state, prev_action, embed, is_first, generator)
         probs = self.policy(wm.features(state)).probs
-        if explore:
-            action = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-        else:
-            action = probs.argmax(-1)
+        action = sample_index(probs, generator) if explore else probs.argmax(-1)
         return action, (state, action)
+
+    @torch.no_grad()
+    def imagined_return(self, start: State, generator: torch.Generator | None = None) -> Tensor:
+        """What the world model expects the actor's mode policy to earn from ``start`` ``(N, ...)``
+        over the horizon: ``sum_k r_k prod_{j<k} c_j``, undiscounted (``(N,)``). Beside the real
+        return of the same policy it measures model exploitation."""
+        traj = self.world_model.imagine(start, lambda f: self.policy(f).probs.argmax(-1),
+                                        self.config.horizon, generator=generator,
+                                        decode_behaviour=False)
+        alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[1:-1]]), 0)
+        return (alive * traj.reward[1:]).sum(0)
 
     # ------------------------------------------------------------------------------------------
     def update(self, start: State, generator: torch.Generator | None = None) -> dict[str, float]:
@@ -219,15 +271,14 @@ class DreamerAgent:
             start = start[idx]
 
         def sample(features: Tensor) -> Tensor:
-            return torch.multinomial(self.policy(features).probs, 1,
-                                     generator=generator).squeeze(-1)
+            return sample_index(self.policy(features).probs, generator)
 
         with torch.no_grad():
             traj = wm.imagine(start, sample, c.horizon, generator=generator,
                               decode_behaviour=False)
             feats = traj.features  # (H + 1, N, F)
             reward, cont = traj.reward[1:], traj.cont[1:]  # (H, N)
-            slow = self.slow_critic(feats).squeeze(-1)  # (H + 1, N)
+            slow = self.value(feats, slow=True)  # (H + 1, N)
             ret = lambda_returns(reward, cont, slow, c.gamma, c.lambda_)  # (H, N)
             # Weight of each step: the probability that the episode is still going.
             weight = torch.cumprod(torch.cat([torch.ones_like(cont[:1]), c.gamma * cont[:-1]]),
@@ -238,16 +289,23 @@ class DreamerAgent:
                 self.return_scale = (c.return_decay * self.return_scale
                                      + (1 - c.return_decay) * scale)
 
-        # Critic: regress v(s_t) on the lambda-returns.
-        value = self.critic(feats[:-1]).squeeze(-1)
-        critic_loss = (weight * (value - ret) ** 2).mean()
+        # Critic: fit v(s_t) to the lambda-returns (and, two-hot, to the slow critic's value).
+        out = self.critic(feats[:-1])
+        if self.twohot:
+            value = self.twohot.mean(out.detach())
+            per_step = (self.twohot.loss(out, ret)
+                        + c.slow_reg * self.twohot.loss(out, slow[:-1]))
+        else:
+            value = out.squeeze(-1)
+            per_step = (value - ret) ** 2
+            value = value.detach()
+        critic_loss = (weight * per_step).mean()
         critic_skipped = _step(self.critic_opt, critic_loss, self.critic, c.grad_clip)
 
-        # Actor: REINFORCE with normalised advantages and an entropy bonus.
+        # Actor: REINFORCE with normalised advantages (baseline: the critic before its step) and
+        # an entropy bonus.
         dist = self.policy(feats[:-1])
-        with torch.no_grad():
-            base = self.critic(feats[:-1]).squeeze(-1)
-            adv = (ret - base) / self.return_scale
+        adv = (ret - value) / self.return_scale
         logp = dist.log_prob(traj.actions)
         entropy = dist.entropy()
         actor_loss = -(weight * (logp * adv + c.entropy * entropy)).mean()
@@ -265,7 +323,8 @@ class DreamerAgent:
             "actor/loss": float(actor_loss.detach()),
             "actor/entropy": float(entropy.mean().detach()),
             "critic/loss": float(critic_loss.detach()),
-            "critic/value": float(value.mean().detach()),
+            "critic/value": float(value.mean()),
+            "critic/error": float(((value - ret) ** 2).mean()),
             "actor/skipped": float(actor_skipped),
             "critic/skipped": float(critic_skipped),
         }

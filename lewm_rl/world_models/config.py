@@ -43,6 +43,15 @@ class WorldModelConfig:
     teacher_forcing: float = 0.5
     """Share of steps whose state prior TS is conditioned on the label rather than on the predicted
     emotion during training (lewm only); 1.0 is pure teacher forcing as in the paper."""
+    action_embed: Literal["structured", "flat"] = "structured"
+    """structured: EncA embeds an action as the sum of its kind's and factors' embeddings, where
+    the env declares an action structure (negotiation: kind, split, tone); flat: one embedding
+    per action (the earlier recipe)."""
+    reward_head: Literal["twohot", "mse"] = "twohot"
+    """twohot: DreamerV3's symlog two-hot reward head with a zero-initialised output; mse: a
+    scalar head regressed with a squared error (the earlier recipe)."""
+    reward_bins: int = 255
+    """Bins of the two-hot reward head (evenly spaced in symlog space over [-20, 20])."""
     kl_dyn: float = 0.5
     """Weight of the dynamics KL (trains the prior), as DreamerV3."""
     kl_rep: float = 0.1
@@ -77,5 +86,11 @@ class WorldModelConfig:
         for name in ("emotion_weight", "consistency_weight", "kl_dyn", "kl_rep", "free_nats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.action_embed not in ("structured", "flat"):
+            raise ValueError(f"action_embed must be structured or flat, got {self.action_embed!r}")
+        if self.reward_head not in ("twohot", "mse"):
+            raise ValueError(f"reward_head must be twohot or mse, got {self.reward_head!r}")
+        if self.reward_bins < 2:
+            raise ValueError(f"reward_bins must be >= 2, got {self.reward_bins}")
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")

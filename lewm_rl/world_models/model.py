@@ -36,6 +36,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from lewm_rl.distributions import ActionStructure, TwoHot, zero_output
 from lewm_rl.metrics import f1_scores
 from lewm_rl.world_models.codec import (
     LabelSpec,
@@ -153,11 +154,26 @@ def _probs(logits: Tensor, unimix: float) -> Tensor:
     return probs
 
 
+def sample_index(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One sample ``(...)`` of each categorical ``probs`` ``(..., C)``, by the inverse CDF.
+
+    One uniform number per row instead of ``torch.multinomial``'s ``C`` exponentials (it was a
+    sixth of the imagination's time). Non-finite or negative probabilities raise the
+    ``RuntimeError`` ``torch.multinomial`` raises, so a diverged model is reported, not sampled.
+    """
+    detached = probs.detach()
+    if not bool(torch.isfinite(detached).all()) or bool((detached < 0).any()):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    u = torch.rand((*probs.shape[:-1], 1), generator=generator, device=probs.device,
+                   dtype=probs.dtype)
+    cdf = detached.cumsum(-1)
+    u = u * cdf[..., -1:]  # rows that sum to 1 up to rounding
+    return (cdf < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+
+
 def _sample_onehot(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     """Straight-through one-hot sample ``(..., C)`` of categorical ``probs``."""
-    flat = probs.reshape(-1, probs.shape[-1])
-    idx = torch.multinomial(flat, 1, generator=generator).squeeze(-1)
-    onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype).reshape(probs.shape)
+    onehot = F.one_hot(sample_index(probs, generator), probs.shape[-1]).to(probs.dtype)
     return onehot + probs - probs.detach()
 
 
@@ -191,6 +207,11 @@ class EmotionalWorldModel(nn.Module):
         labels: the emotion-label spec (partners x classes); ignored by ``blind``.
         behaviour_key: observation key holding the others' social behaviour (e.g. ``partner_act``),
             decoded in imagination and scored by the metrics; ``None`` if the env has none.
+        action_structure: the env's actions as kinds of factors (``((24, 4), (), ())`` in the
+            negotiation; see :class:`~lewm_rl.distributions.ActionStructure`), or ``None``. With
+            ``config.action_embed == "structured"`` EncA embeds an action as the sum of its
+            kind's and its factors' embeddings, so what the model learns of a tone carries over
+            to every split.
     """
 
     def __init__(
@@ -200,6 +221,7 @@ class EmotionalWorldModel(nn.Module):
         action_space: spaces.Discrete,
         labels: LabelSpec,
         behaviour_key: str | None = None,
+        action_structure: tuple[tuple[int, ...], ...] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
@@ -221,7 +243,18 @@ class EmotionalWorldModel(nn.Module):
         e_in = c.emotion_embed if c.uses_emotion else 0
 
         self.encoder = ObsEncoder(self.mods, c.per_modality, c.hidden, c.embed)  # EncS
-        self.enc_a = nn.Linear(self.num_actions, c.per_modality)  # EncA
+        self.action_structure = (tuple(tuple(k) for k in action_structure)
+                                 if action_structure is not None else None)
+        code = torch.eye(self.num_actions)  # (A, codes): what EncA reads of each action
+        if self.action_structure is not None and c.action_embed == "structured":
+            structure = ActionStructure(self.action_structure)
+            if structure.num_actions != self.num_actions:
+                raise ValueError(f"action_structure {self.action_structure} has "
+                                 f"{structure.num_actions} actions, the action space "
+                                 f"{self.num_actions}")
+            code = structure.incidence.t()
+        self.register_buffer("action_code", code, persistent=False)
+        self.enc_a = nn.Linear(code.shape[1], c.per_modality)  # EncA
         self.img_in = nn.Sequential(nn.Linear(z_dim + c.per_modality + e_in, c.hidden),
                                     nn.LayerNorm(c.hidden), nn.SiLU())
         self.gru = nn.GRUCell(c.hidden, c.deter)
@@ -234,7 +267,10 @@ class EmotionalWorldModel(nn.Module):
             self.te = mlp(c.deter + (z_dim if c.kind == "state_first" else 0), c.hidden, e_dim)
         feat = c.deter + z_dim
         self.decoder = ObsDecoder(self.mods, feat, c.hidden)  # DecS
-        self.reward_head = mlp(feat, c.hidden, 1)
+        self.twohot = TwoHot(c.reward_bins) if c.reward_head == "twohot" else None
+        self.reward_head = mlp(feat, c.hidden, c.reward_bins if self.twohot else 1)
+        if self.twohot:
+            zero_output(self.reward_head)  # DreamerV3's outscale 0: rewards start at 0
         self.cont_head = mlp(feat, c.hidden, 1)
 
     # ------------------------------------------------------------------------------------------
@@ -274,10 +310,31 @@ class EmotionalWorldModel(nn.Module):
         """``[h; z]``: what the decoder and the reward and continuation heads read."""
         return torch.cat([state.deter, state.stoch.reshape(*state.shape, -1)], -1)
 
+    def reward(self, sfeat: Tensor) -> Tensor:
+        """Predicted reward ``(...)`` from state features ``(..., F)``."""
+        out = self.reward_head(sfeat)
+        return self.twohot.mean(out) if self.twohot else out.squeeze(-1)
+
+    def reward_loss(self, sfeat: Tensor, target: Tensor) -> Tensor:
+        """``(...)`` the reward head's loss: two-hot cross-entropy, or the squared error."""
+        out = self.reward_head(sfeat)
+        if self.twohot:
+            return self.twohot.loss(out, target)
+        return (out.squeeze(-1) - target) ** 2
+
     # ------------------------------------------------------------------------------------------
+    def _embed_action(self, action: Tensor, keep: Tensor | None = None) -> Tensor:
+        """EncA of actions ``(N,)``: a column of its weight (what it does to a one-hot),
+        zero where ``keep`` is False (no previous action at an episode's start)."""
+        a = F.embedding(action.long(), self.action_code @ self.enc_a.weight.t())
+        if keep is not None:
+            a = a * keep[:, None]
+        return a + self.enc_a.bias
+
     def _recur(self, prev: State, prev_action: Tensor) -> Tensor:
-        """``h_t`` from the previous state and the previous action (one-hot ``(N, A)``)."""
-        parts = [prev.stoch.reshape(len(prev.deter), -1), self.enc_a(prev_action)]
+        """``h_t`` from the previous state and the embedded previous action ``(N, per_modality)``
+        (:meth:`_embed_action`)."""
+        parts = [prev.stoch.reshape(len(prev.deter), -1), prev_action]
         if self.P:
             parts.append(self.enc_e(prev.emotion.reshape(len(prev.deter), -1)))
         return self.gru(self.img_in(torch.cat(parts, -1)), prev.deter)
@@ -294,17 +351,18 @@ class EmotionalWorldModel(nn.Module):
         return self.te(x).reshape(len(h), self.P, self.K)
 
     def _reset(self, prev: State, prev_action: Tensor, is_first: Tensor) -> tuple[State, Tensor]:
-        """Starts episodes where ``is_first``: initial state and no previous action."""
+        """Starts episodes where ``is_first``: initial state and no previous action. Returns the
+        state and the embedded previous action."""
         if not bool(is_first.any()):
-            return prev, prev_action
+            return prev, self._embed_action(prev_action)
         init = self.initial(len(is_first))
-        m = is_first.float()
+        m = is_first[:, None]
         state = State(
-            torch.where(m[:, None] > 0, init.deter, prev.deter),
-            torch.where(m[:, None, None] > 0, init.stoch, prev.stoch),
-            torch.where(m[:, None, None] > 0, init.emotion, prev.emotion),
+            torch.where(m, init.deter, prev.deter),
+            torch.where(m[..., None], init.stoch, prev.stoch),
+            torch.where(m[..., None], init.emotion, prev.emotion),
         )
-        return state, prev_action * (1 - m[:, None])
+        return state, self._embed_action(prev_action, (~is_first).float())
 
     def observe_step(
         self,
@@ -336,8 +394,7 @@ class EmotionalWorldModel(nn.Module):
                       is_first: Tensor, generator: torch.Generator | None
                       ) -> tuple[State, dict[str, Tensor]]:
         c = self.config
-        prev_a = F.one_hot(prev_action.long(), self.num_actions).float()
-        prev, prev_a = self._reset(prev, prev_a, is_first)
+        prev, prev_a = self._reset(prev, prev_action, is_first.bool())
         h = self._recur(prev, prev_a)
         first = self.post[0]  # Linear over [h; embed], split so embed's part is precomputed
         x = F.linear(h, first.weight[:, : c.deter], first.bias) + embed_proj
@@ -460,7 +517,7 @@ class EmotionalWorldModel(nn.Module):
             force: ``(partner, emotion)`` to force the predicted emotion of this step (what-if).
         """
         c = self.config
-        h = self._recur(prev, F.one_hot(action.long(), self.num_actions).float())
+        h = self._recur(prev, self._embed_action(action))
         emotion = prev.emotion[:, :0]
         if c.kind == "lewm":
             emotion = self._force(torch.softmax(self._te(h), -1), force)
@@ -538,7 +595,7 @@ class EmotionalWorldModel(nn.Module):
             actions=(torch.stack(actions, 0) if actions
                      else torch.zeros(0, len(start.deter), device=start.deter.device)),
             emotion=traj.emotion,
-            reward=self.reward_head(sfeat).squeeze(-1),
+            reward=self.reward(sfeat),
             cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
             behaviour=behaviour,
         )
@@ -590,7 +647,7 @@ class EmotionalWorldModel(nn.Module):
         sfeat = self._state_features(states)  # (B, T, F)
         recon = self.decoder.loss(self.decoder(sfeat), obs)
         recon_loss = sum(v.mean() for v in recon.values())
-        reward_loss = ((self.reward_head(sfeat).squeeze(-1) - batch["reward"].float()) ** 2).mean()
+        reward_loss = self.reward_loss(sfeat, batch["reward"].float()).mean()
         cont_target = 1.0 - batch["is_terminal"].float()
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
                                                        cont_target)
@@ -645,9 +702,19 @@ class EmotionalWorldModel(nn.Module):
         if boxes:
             m["world_model/next_state_error"] = float(
                 sum(nll[k][not_first].mean() for k in boxes) / len(boxes))
-        rew = self.reward_head(pfeat).squeeze(-1)
-        m["world_model/reward_error"] = float(((rew - batch["reward"].float()) ** 2)[not_first]
-                                              .mean())
+        rew = self.reward(pfeat)
+        target = batch["reward"].float()
+        m["world_model/reward_error"] = float(((rew - target) ** 2)[not_first].mean())
+        paid = not_first & (target != 0)  # the steps that pay (a deal closes, a round ends)
+        if bool(paid.any()):
+            m["world_model/reward_error_paid"] = float(((rew - target) ** 2)[paid].mean())
+        # The continuation head on the steps that end an episode, and on the others.
+        ends = torch.sigmoid(self.cont_head(pfeat).squeeze(-1)) < 0.5
+        terminal = batch["is_terminal"].bool()
+        if bool(terminal.any()):
+            m["world_model/end_recall"] = float(ends[terminal].float().mean())
+        if bool((~terminal).any()):
+            m["world_model/continue_accuracy"] = float((~ends[~terminal]).float().mean())
         if self.behaviour_key is not None:
             key = self.behaviour_key
             mod = next(mm for mm in self.mods if mm.key == key)
@@ -701,7 +768,8 @@ class EmotionalWorldModel(nn.Module):
         spec = {"config": dataclasses.asdict(self.config),
                 "observation_space": space_to_dict(self.observation_space),
                 "action_space": space_to_dict(self.action_space),
-                "labels": dataclasses.asdict(self.labels), "behaviour_key": self.behaviour_key}
+                "labels": dataclasses.asdict(self.labels), "behaviour_key": self.behaviour_key,
+                "action_structure": self.action_structure}
         torch.save({"config": dataclasses.asdict(self.config), "spec": json.dumps(spec),
                     "state_dict": self.state_dict()}, path)
 
@@ -715,12 +783,14 @@ class EmotionalWorldModel(nn.Module):
                              "model with build_world_model and call load_weights")
         spec = json.loads(payload["spec"])
         labels = spec["labels"]
-        model = cls(WorldModelConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in spec["config"].items()}),
+        saved = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
+        saved.setdefault("reward_head", "mse")  # written before the two-hot head existed
+        saved.setdefault("action_embed", "flat")  # ... and before the structured EncA
+        model = cls(WorldModelConfig(**saved),
                     space_from_dict(spec["observation_space"]),
                     space_from_dict(spec["action_space"]),
                     LabelSpec(labels["partners"], labels["classes"], tuple(labels["names"])),
-                    spec["behaviour_key"])
+                    spec["behaviour_key"], spec.get("action_structure"))
         model.load_state_dict(payload["state_dict"])
         return model.to(map_location)
 
@@ -744,8 +814,10 @@ def build_world_model(
     emotion_space: spaces.Space | None = None,
     emotion_names: tuple[str, ...] = (),
     behaviour_key: str | None = None,
+    action_structure: tuple[tuple[int, ...], ...] | None = None,
 ) -> EmotionalWorldModel:
-    """Builds the world model ``config.kind`` for the given spaces.
+    """Builds the world model ``config.kind`` for the given spaces (and the env's action
+    structure, which a ``structured`` EncA reads).
 
     The blind model is widened (``deter``, ``hidden``, ``embed`` scaled together) until its
     parameter count is within ``config.param_tolerance`` of the ``lewm`` model built from the same
@@ -758,16 +830,18 @@ def build_world_model(
     else:
         labels = LabelSpec.from_space(emotion_space, tuple(emotion_names))
     if config.kind != "blind":
-        return EmotionalWorldModel(config, observation_space, action_space, labels, behaviour_key)
+        return EmotionalWorldModel(config, observation_space, action_space, labels, behaviour_key,
+                                   action_structure)
     reference = dataclasses.replace(config, kind="lewm")
     target = EmotionalWorldModel(reference, observation_space, action_space, labels,
-                                 behaviour_key).num_parameters()
+                                 behaviour_key, action_structure).num_parameters()
 
     def build(scale: float) -> EmotionalWorldModel:
         cfg = dataclasses.replace(config, deter=max(1, round(config.deter * scale)),
                                   hidden=max(1, round(config.hidden * scale)),
                                   embed=max(1, round(config.embed * scale)))
-        return EmotionalWorldModel(cfg, observation_space, action_space, labels, behaviour_key)
+        return EmotionalWorldModel(cfg, observation_space, action_space, labels, behaviour_key,
+                                   action_structure)
 
     # Bisection on the width scale: the parameter count grows monotonically with it.
     lo, hi = 1.0, 3.0
@@ -793,4 +867,4 @@ def explained(model: EmotionalWorldModel) -> str:
 
 
 __all__ = ["EmotionIntervention", "EmotionalWorldModel", "State", "Trajectory",
-           "build_world_model", "consistency", "explained"]
+           "build_world_model", "consistency", "explained", "sample_index"]

@@ -1,0 +1,231 @@
+"""``python -m benchmarks.dreamer_diagnosis``: why LEWM-Dreamer learns slowly, a suspect at a time.
+
+Each *recipe* changes the agent or the world model from the one before it (the earlier agent,
+DreamerV3's symlog two-hot reward and critic heads, an actor head that knows the action
+structure, DreamerV3's small entropy bonus, an action embedding that knows it), trained by the
+one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
+world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
+checkpoint:
+
+* the evaluation return against the scripted references on the same evaluation seeds;
+* **model exploitation**: what the world model expects the actor's mode policy to earn from each
+  evaluation episode's first observation (``imagined_return``) beside what it really earns, on
+  ``--episodes`` evaluation episodes;
+* the world model's reward error on the steps that pay and its recall of episode ends;
+* the critic's error against the imagined lambda-returns and the actor's entropy over training.
+
+Cells are shared with the other benchmarks' grid (``benchmarks.runner``), resumable. Writes
+``benchmarks/results/dreamer_diagnosis/{report.md,results.json,curves.png}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from benchmarks.runner import (
+    GRID_ROOT,
+    Cell,
+    command_line,
+    learning_curve,
+    machine,
+    run_grid,
+    standard_overrides,
+)
+from lewm_rl.agents.dreamer import DreamerConfig
+from lewm_rl.world_models import WorldModelConfig
+
+RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
+
+EARLIER_WM = {"reward_head": "mse", "action_embed": "flat"}
+EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse"}
+
+RECIPES: dict[str, tuple[str, dict, dict]] = {
+    "earlier": ("the agent before this issue: MSE reward and critic, flat actor, entropy 3e-2",
+                EARLIER_WM, EARLIER_AGENT),
+    "twohot": ("symlog two-hot reward and critic, zero-initialised outputs, slow-critic "
+               "regulariser", {**EARLIER_WM, "reward_head": "twohot"},
+               {**EARLIER_AGENT, "critic_head": "twohot"}),
+    "twohot+actor": ("and the actor head knows the action structure (kind, split, tone)",
+                     {**EARLIER_WM, "reward_head": "twohot"},
+                     {**EARLIER_AGENT, "critic_head": "twohot", "actor_head": "structured"}),
+    "twohot+actor+ent3e-4": ("and DreamerV3's entropy bonus 3e-4",
+                             {**EARLIER_WM, "reward_head": "twohot"},
+                             {"entropy": 3e-4, "actor_head": "structured",
+                              "critic_head": "twohot"}),
+    "twohot+embed": ("two-hot heads, flat actor, and EncA knows the action structure",
+                     {"reward_head": "twohot", "action_embed": "structured"},
+                     {**EARLIER_AGENT, "critic_head": "twohot"}),
+}
+"""``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
+
+
+@dataclass(frozen=True)
+class DiagnosisConfig:
+    """The diagnosis grid."""
+
+    env: str = "SocialNegotiation-v1"
+    """Gymnasium id."""
+    recipes: tuple[str, ...] = tuple(RECIPES)
+    """Recipes to run (see RECIPES)."""
+    seeds: tuple[int, ...] = (0, 1)
+    """Training seeds of every recipe."""
+    one_seed: tuple[str, ...] = ("twohot+actor", "twohot+actor+ent3e-4")
+    """Recipes run with the first seed only (screens; say so in the report)."""
+    steps: int = 12_000
+    """Env steps per run (the default training budget)."""
+    eval_episodes: int = 64
+    """Evaluation episodes during training."""
+    episodes: int = 200
+    """Evaluation episodes of the final imagination-gap check."""
+    jobs: int = 2
+    """Cells in parallel."""
+    root: str = GRID_ROOT
+    """Where the runs go (not committed)."""
+
+
+def cells(cfg: DiagnosisConfig) -> list[tuple[str, Cell]]:
+    out = []
+    base = standard_overrides(cfg.steps, cfg.eval_episodes)
+    for name in cfg.recipes:
+        if name not in RECIPES:
+            raise SystemExit(f"unknown recipe {name!r}; allowed: {', '.join(RECIPES)}")
+        _, wm, agent = RECIPES[name]
+        overrides = base + (("wm", WorldModelConfig(**wm)), ("dreamer", DreamerConfig(**agent)))
+        seeds = cfg.seeds[:1] if name in cfg.one_seed else cfg.seeds
+        out += [(name, Cell(cfg.env, "dreamer", "lewm", s, cfg.steps, overrides)) for s in seeds]
+    return out
+
+
+def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
+    """Real and imagined returns of the run's final mode policy on ``episodes`` evaluation
+    episodes (default partners)."""
+    import torch
+
+    from lewm_rl.runs import load_run
+    from lewm_rl.train import play_episodes
+
+    torch.set_num_threads(1)
+    run = load_run(run_dir)
+    played = play_episodes(run.learners, run.config.env,
+                           {"population": run.config.population,
+                            "annotation_noise": run.config.annotation_noise}, episodes)
+    real, imagined = played["returns"], played["imagined_returns"]
+    return {"real": float(real.mean()), "imagined": float(imagined.mean()),
+            "gap": float((imagined - real).mean()),
+            "corr": float(np.corrcoef(real, imagined)[0, 1])}
+
+
+TAGS = {"entropy": "actor/entropy", "critic_error": "critic/error",
+        "reward_error_paid": "world_model/reward_error_paid",
+        "end_recall": "world_model/end_recall"}
+
+
+def _last(root: Path, cell: Cell, tag: str) -> float:
+    """Mean of the last tenth of a scalar's logged values."""
+    _, v = learning_curve(root, cell, tag)
+    return float(np.mean(v[-max(1, len(v) // 10):])) if len(v) else float("nan")
+
+
+def main(cfg: DiagnosisConfig) -> dict:
+    grid = cells(cfg)
+    root = Path(cfg.root)
+    failed = run_grid([c for _, c in grid], root, cfg.jobs)
+    if failed:
+        print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
+    refs = json.loads((root / grid[0][1].name / "references.json").read_text())["default"]
+    rows = []
+    for name, cell in grid:
+        run_dir = root / cell.name
+        if not (run_dir / "results.json").exists():
+            continue
+        steps, ret = learning_curve(root, cell)
+        row = {"recipe": name, "seed": cell.seed, "steps": steps.tolist(), "return": ret.tolist(),
+               **{k: _last(root, cell, t) for k, t in TAGS.items()},
+               "entropy_curve": learning_curve(root, cell, TAGS["entropy"])[1][::20].tolist(),
+               **{f"final_{k}": v for k, v in imagination_gap(run_dir, cfg.episodes).items()}}
+        rows.append(row)
+        print(name, cell.seed, {k: v for k, v in row.items() if k.startswith("final")},
+              flush=True)
+    report = {"command": command_line("benchmarks.dreamer_diagnosis", cfg,
+                                      ("env", "recipes", "seeds", "one_seed", "steps",
+                                       "episodes")),
+              "machine": machine(), "config": dataclasses.asdict(cfg),
+              "references": refs, "rows": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "report.md").write_text(markdown(report))
+    plot(report, RESULTS / "curves.png")
+    print(markdown(report))
+    return report
+
+
+def markdown(report: dict) -> str:
+    refs = report["references"]
+    cfg = report["config"]
+    lines = [
+        "# Why LEWM-Dreamer learns slowly: one suspect at a time",
+        "",
+        f"Command: `{report['command']}`. Machine: {report['machine']}. Generated "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        f"LEWM-Dreamer on {cfg['env']}, {cfg['steps']:,} env steps (the default budget), the "
+        "default configuration but for each recipe's changes. *Eval*: the last evaluation's "
+        f"return ({cfg['eval_episodes']} evaluation episodes); *real / imagined*: the final mode "
+        f"policy's return on {cfg['episodes']} evaluation episodes, and what the world model "
+        "expected it to earn from each episode's first observation (gap = imagined - real, "
+        "corr = their correlation over episodes); the other columns are the mean of the last "
+        "tenth of the training logs. Scripted references on the first "
+        f"{cfg['eval_episodes']} evaluation episodes: random {refs['random']:.3f}, greedy "
+        f"{refs['greedy']:.3f}, oracle {refs['oracle']:.3f}.",
+        "",
+        "| recipe | seed | eval | real | imagined | gap | corr | reward error (paying steps) "
+        "| end recall | critic error | actor entropy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['recipe']} | {r['seed']} | {r['return'][-1]:.3f} | {r['final_real']:.3f} | "
+            f"{r['final_imagined']:.3f} | {r['final_gap']:+.3f} | {r['final_corr']:.2f} | "
+            f"{r['reward_error_paid']:.3f} | {r['end_recall']:.2f} | {r['critic_error']:.3f} | "
+            f"{r['entropy']:.2f} |")
+    lines += ["", "Recipes (each names what it changes):", ""]
+    for name in cfg["recipes"]:
+        one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
+        lines.append(f"- `{name}`{one}: {RECIPES[name][0]}.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {}
+    for r in report["rows"]:
+        c = colours.setdefault(r["recipe"], f"C{len(colours)}")
+        label = r["recipe"] if r["seed"] == report["rows"][0]["seed"] else None
+        ax.plot(r["steps"], r["return"], color=c, label=label, alpha=0.8)
+        bx.plot(np.linspace(0, report["config"]["steps"], len(r["entropy_curve"])),
+                r["entropy_curve"], color=c, alpha=0.8)
+    for name, style in (("greedy", "--"), ("oracle", ":"), ("random", "-.")):
+        ax.axhline(report["references"][name], color="k", ls=style, lw=1, label=name)
+    ax.set(xlabel="env steps", ylabel="evaluation return", title=report["config"]["env"])
+    bx.set(xlabel="env steps", ylabel="actor entropy (nats)", title="actor entropy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(tyro.cli(DiagnosisConfig))

@@ -1,0 +1,182 @@
+"""``python -m benchmarks.dreamer_speed``: where a Dreamer update's time goes, and the loop's speed.
+
+Two measurements, each for every recipe and world-model kind asked for, in one process:
+
+* **The update's time split**: the median over repeats of one world-model update
+  (``fit_step``), the imagination (``imagine``, timed inside the actor-critic update) and the rest
+  of the actor-critic update, on ``(batch_size, seq_len)`` batches of random-policy data, at the
+  default configuration, with one torch thread (``make train --compare`` runs two processes on two
+  cores).
+* **The loop's speed**: env steps per second of ``python -m lewm_rl.train`` itself (acting,
+  replay, updates at the default train ratio), between two logged points after the prefill,
+  read from the run's TensorBoard ``train/fps``.
+
+The ``earlier`` recipe is the agent as it was before the DreamerV3 heads (MSE reward and critic,
+flat actor, entropy 3e-2); the sampler and the actor's baseline changed for both. Writes
+``benchmarks/results/dreamer_speed.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import tyro
+
+from benchmarks.runner import machine
+from lewm_rl.agents.baselines import make_policy
+from lewm_rl.data import fill_replay, to_torch
+from lewm_rl.env_adapters import make_adapter
+from lewm_rl.train import TrainConfig, build_models
+from lewm_rl.world_models import fit_step, make_optimizer
+
+RESULTS = Path(__file__).parent / "results"
+
+RECIPES: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "earlier": ("--dreamer.entropy", "0.03", "--dreamer.actor-head", "flat",
+                "--dreamer.critic-head", "mse", "--wm.reward-head", "mse"),
+}
+"""Command-line overrides of each recipe (``earlier``: the agent before the DreamerV3 heads)."""
+
+
+@dataclass(frozen=True)
+class DreamerSpeedConfig:
+    """Dreamer update and loop timing."""
+
+    env: str = "SocialNegotiation-v1"
+    """Gymnasium id."""
+    world_models: tuple[str, ...] = ("lewm", "blind")
+    """World-model kinds."""
+    recipes: tuple[str, ...] = ("default", "earlier")
+    """Recipes (see RECIPES)."""
+    repeats: int = 20
+    """Timed updates per configuration (after 5 untimed)."""
+    loop_steps: int = 2_000
+    """Env steps the loop runs after its prefill (0: skip the loop measurement)."""
+    write: bool = True
+    """Write benchmarks/results/dreamer_speed.md and .json."""
+
+
+def _config(env: str, kind: str, recipe: str) -> TrainConfig:
+    return tyro.cli(TrainConfig, args=["--env", env, "--world-model", kind, *RECIPES[recipe]])
+
+
+def update_split(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> dict[str, float]:
+    """Median seconds of the world-model update, the imagination and the rest of the
+    actor-critic update."""
+    torch.set_num_threads(1)
+    tc = _config(cfg.env, kind, recipe)
+    adapter = make_adapter(tc.env, 1, {})
+    torch.manual_seed(0)
+    wm, agent = build_models(tc, adapter, adapter.seats[0], "cpu")
+    opt = make_optimizer(wm)
+    replay = fill_replay(tc.env, make_policy("random", "x", n_actions=wm.num_actions, seed=0),
+                         3_000, seed=0)
+    rng = np.random.default_rng(0)
+    gen = torch.Generator().manual_seed(0)
+    imagine, spent = wm.imagine, []
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        out = imagine(*args, **kwargs)
+        spent.append(time.perf_counter() - t)
+        return out
+
+    wm.imagine = timed
+    times = {"world_model": [], "imagination": [], "actor_critic": []}
+    for i in range(5 + cfg.repeats):
+        batch = to_torch(replay.sample(tc.batch_size, tc.seq_len, rng))
+        t0 = time.perf_counter()
+        _, states = fit_step(wm, opt, batch, with_metrics=i % 10 == 0, generator=gen)
+        t1 = time.perf_counter()
+        agent.update(states, generator=gen)
+        t2 = time.perf_counter()
+        if i >= 5:
+            times["world_model"].append(t1 - t0)
+            times["imagination"].append(spent[-1])
+            times["actor_critic"].append(t2 - t1 - spent[-1])
+    out = {k: float(np.median(v)) for k, v in times.items()}
+    out["update"] = sum(out.values())
+    return out
+
+
+def loop_speed(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> float:
+    """Env steps per second of ``python -m lewm_rl.train`` after its prefill (one thread)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tc = TrainConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        steps = tc.prefill + cfg.loop_steps
+        cmd = [sys.executable, "-m", "lewm_rl.train", "--env", cfg.env, "--world-model", kind,
+               *RECIPES[recipe], "--steps", str(steps), "--threads", "1", "--eval-every",
+               str(10 * steps), "--checkpoint-every", str(10 * steps), "--eval-episodes", "1",
+               "--eval-populations", "--no-progress", "--run-dir", tmp]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        acc = EventAccumulator(tmp, size_guidance={"scalars": 0})
+        acc.Reload()
+        events = [e for e in acc.Scalars("train/fps") if e.step > tc.prefill]
+    # train/fps is steps since the start over time since the start: two points give the rate.
+    (s0, f0), (s1, f1) = (events[0].step, events[0].value), (events[-1].step, events[-1].value)
+    return (s1 - s0) / (s1 / f1 - s0 / f0)
+
+
+def report(cfg: DreamerSpeedConfig, rows: list[dict]) -> str:
+    lines = [
+        "# Dreamer update: time split and loop speed",
+        "",
+        f"Command: `python -m benchmarks.dreamer_speed` ({cfg.env}, {cfg.repeats} timed updates "
+        f"per row, medians; loop over {cfg.loop_steps:,} env steps after the prefill). Machine: "
+        f"{machine()}, one torch thread per process. Generated "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "Seconds per update (a batch of 16 x 32 replayed steps; the actor-critic imagines 15 "
+        "steps from 256 of its posterior states); env steps per second of the training loop at "
+        "the default train ratio (128: one update per 4 env steps).",
+        "",
+        "| recipe | world model | world model s | imagination s | actor-critic s | update s | "
+        "loop env steps/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        loop = f"{r['loop_steps_per_s']:.1f}" if r.get("loop_steps_per_s") else "-"
+        lines.append(f"| {r['recipe']} | {r['world_model']} | {r['world_model_s']:.4f} | "
+                     f"{r['imagination_s']:.4f} | {r['actor_critic_s']:.4f} | {r['update_s']:.4f}"
+                     f" | {loop} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(cfg: DreamerSpeedConfig) -> list[dict]:
+    rows = []
+    for recipe in cfg.recipes:
+        if recipe not in RECIPES:
+            raise SystemExit(f"unknown recipe {recipe!r}; allowed: {', '.join(RECIPES)}")
+    for recipe in cfg.recipes:
+        for kind in cfg.world_models:
+            split = update_split(cfg, kind, recipe)
+            row = {"recipe": recipe, "world_model": kind,
+                   **{f"{k}_s": v for k, v in split.items()}}
+            if cfg.loop_steps:
+                row["loop_steps_per_s"] = loop_speed(cfg, kind, recipe)
+            print(row, flush=True)
+            rows.append(row)
+    text = report(cfg, rows)
+    print(text)
+    if cfg.write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "dreamer_speed.md").write_text(text)
+        (RESULTS / "dreamer_speed.json").write_text(json.dumps(
+            {"config": dataclasses.asdict(cfg), "machine": machine(), "rows": rows}, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(DreamerSpeedConfig))
