@@ -74,6 +74,10 @@ EVAL_SEED = 1_000_000_000
 """Evaluation episodes are seeded ``EVAL_SEED + i``: fixed, and never used for training."""
 
 
+MODEL_FREE: tuple[str, ...] = ("ppo", "recurrent-ppo")
+"""Agents with no world model (their run directory is ``.../none``)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training run. Every figure in the defaults is sized for a 2-core CPU."""
@@ -83,10 +87,12 @@ class TrainConfig:
     lewm_rl.envs.PETTINGZOO_MODULES)."""
     world_model: Kind = "lewm"
     """World model: lewm (emotion first), blind, state_first or parallel."""
-    agent: Literal["dreamer", "ppo", "ppo-belief", "ppo-imagination"] = "dreamer"
+    agent: Literal["dreamer", "ppo", "recurrent-ppo", "ppo-belief", "ppo-imagination"] = "dreamer"
     """Agent: dreamer (actor-critic in the world model's imagination); ppo (SB3 PPO on raw
-    observations, no world model); ppo-belief (SB3 PPO on the world model's belief); ppo-
-    imagination (SB3 PPO trained inside the world model, refitted on real data)."""
+    observations, no world model); recurrent-ppo (sb3-contrib RecurrentPPO, an LSTM policy on raw
+    observations, no world model; needs the benchmarks extra); ppo-belief (SB3 PPO on the world
+    model's belief); ppo-imagination (SB3 PPO trained inside the world model, refitted on real
+    data)."""
     steps: int = 12_000
     """Env steps to train for (per seat); --resume continues to the run's saved value unless
     --steps is given."""
@@ -165,9 +171,10 @@ class TrainConfig:
             raise ValueError(f"--prefill must be >= --seq-len x --num-envs = "
                              f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
                              f"before the first update), got {self.prefill}")
-        if self.compare and self.agent == "ppo":
-            raise ValueError("--compare trains lewm and blind world models; --agent ppo uses none "
-                             "(allowed with --compare: dreamer, ppo-belief, ppo-imagination)")
+        if self.compare and self.agent in MODEL_FREE:
+            raise ValueError(f"--compare trains lewm and blind world models; --agent {self.agent} "
+                             "uses none (allowed with --compare: dreamer, ppo-belief, "
+                             "ppo-imagination)")
         check_device(self.device)
 
 
@@ -219,6 +226,14 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return d
 
 
+ADDED_LATER: dict[str, dict[str, Any]] = {
+    "wm": {"reward_head": "mse", "action_embed": "flat"},
+    "dreamer": {"actor_head": "flat", "critic_head": "mse"},
+}
+"""Fields added after runs were written, at the values that rebuild those runs: a config.json
+without them is a run of the earlier recipe (so it still loads and resumes)."""
+
+
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     """The inverse of :func:`config_to_dict` (JSON lists become the tuples they were).
 
@@ -243,7 +258,7 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 
     d = tuples(d)
     for key, cls in nested.items():
-        d[key] = cls(**tuples(d.get(key, {})))
+        d[key] = cls(**{**ADDED_LATER.get(key, {}), **tuples(d.get(key, {}))})
     d["eval_populations"] = tuple(d.get("eval_populations", ()))
     return TrainConfig(**d)
 
@@ -1105,7 +1120,7 @@ def _bar_position() -> int:
 def new_run_dir(config: TrainConfig, stamp: str | None = None) -> Path:
     """``{logdir}/{env}__{agent}__s{seed}__{time}/{world_model}`` (compare siblings share it)."""
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
-    model = "none" if config.agent == "ppo" else config.world_model
+    model = "none" if config.agent in MODEL_FREE else config.world_model
     return Path(config.logdir) / f"{config.env}__{config.agent}__s{config.seed}__{stamp}" / model
 
 

@@ -86,3 +86,43 @@ def test_actor_learns_the_rewarded_action():
         agent.update(start)
     probs = agent.policy(torch.ones(1, 4)).probs[0]
     assert probs[2] > 0.9, probs
+
+
+def test_imagined_return_is_the_expected_undiscounted_sum():
+    reward = torch.tensor([0.0, 1.0, 0.5, 2.0])  # index 0 unused
+    cont = torch.tensor([1.0, 0.8, 0.5, 1.0])
+    agent = DreamerAgent(StubWorldModel(reward, cont), DreamerConfig(horizon=3))
+    start = State(torch.zeros(2, 1), torch.zeros(2, 1, 1), torch.zeros(2, 0, 7))
+    # r_1 + c_1 r_2 + c_1 c_2 r_3 = 1 + 0.8 * 0.5 + 0.8 * 0.5 * 2
+    torch.testing.assert_close(agent.imagined_return(start), torch.full((2,), 2.2))
+
+
+def test_heads_start_neutral_and_the_structured_actor_uniform():
+    from lewm_rl.distributions import ActionStructure
+    from lewm_rl.envs import negotiation_core as C
+
+    class Wide(StubWorldModel):
+        num_actions = C.NUM_ACTIONS
+
+    torch.manual_seed(0)
+    agent = DreamerAgent(Wide(torch.zeros(2), torch.ones(2)), DreamerConfig(),
+                         ActionStructure(C.ACTION_STRUCTURE))
+    assert agent.actor[-1].out_features == 3 + C.NUM_SPLITS + 4
+    feats = torch.randn(16, 4)
+    probs = agent.policy(feats).probs
+    torch.testing.assert_close(probs.sum(-1), torch.ones(16))
+    # outscale 0.01 and the uniform bias: every flat action near 1/98, accept and walk included
+    assert float((probs * C.NUM_ACTIONS - 1).abs().max()) < 0.1
+    # the two-hot critic and its slow copy start at 0 (zero-initialised output)
+    assert float(agent.value(feats).abs().max()) < 1e-5
+    assert float(agent.value(feats, slow=True).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="action structure"):
+        DreamerAgent(StubWorldModel(torch.zeros(2), torch.ones(2)), DreamerConfig(),
+                     ActionStructure(C.ACTION_STRUCTURE))
+
+
+@pytest.mark.parametrize("field, value", [("actor_head", "tree"), ("critic_head", "l1"),
+                                          ("entropy", -1.0), ("bins", 1)])
+def test_bad_recipe_fields_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        DreamerConfig(**{field: value})

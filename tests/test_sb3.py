@@ -322,8 +322,8 @@ class _Config(TrainConfig):
     sb3: SB3Config = field(default_factory=SB3Config)
 
 
-@pytest.mark.parametrize(("agent", "kind"), [("ppo", "lewm"), ("ppo-belief", "blind"),
-                                             ("ppo-imagination", "lewm")])
+@pytest.mark.parametrize(("agent", "kind"), [("ppo", "lewm"), ("recurrent-ppo", "lewm"),
+                                             ("ppo-belief", "blind"), ("ppo-imagination", "lewm")])
 def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
     config = _Config(
         env=ENV, world_model=kind, steps=400, prefill=64, num_envs=4, batch_size=4, seq_len=8,
@@ -338,7 +338,8 @@ def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
     for key in ("eval/episode_return", "eval/stoic/episode_return"):
         assert math.isfinite(results[key]) and saved[key] == results[key]
     assert (tmp_path / "sb3_model.zip").is_file()
-    assert (tmp_path / "world_model.pt").is_file() == (agent != "ppo")
+    model_free = agent in ("ppo", "recurrent-ppo")
+    assert (tmp_path / "world_model.pt").is_file() == (not model_free)
     # lewm_rl.load_run: SB3's own load, plus the world model
     from lewm_rl import load_run
     from lewm_rl.train import config_to_dict
@@ -346,14 +347,14 @@ def test_run_end_to_end_writes_results_and_tensorboard(tmp_path, agent, kind):
     (tmp_path / "config.json").write_text(json.dumps(config_to_dict(config)))
     wm, model, loaded = load_run(tmp_path)
     assert loaded.agent == agent and hasattr(model, "predict")
-    assert (wm is None) == (agent == "ppo")
+    assert (wm is None) == model_free
     if wm is not None:
         assert wm.config.kind == kind
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
     expected = {"eval/episode_return", "eval/stoic/episode_return", "train/episode_return"}
-    if agent != "ppo":
+    if not model_free:
         expected |= {"world_model/loss", "world_model/emotion_accuracy"} if kind == "lewm" \
             else {"world_model/loss"}
     if agent == "ppo-imagination":

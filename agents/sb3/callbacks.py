@@ -274,13 +274,24 @@ def evaluate(model: BaseAlgorithm | Any, make_env: Callable[[], gym.Env], episod
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     active = np.ones(episodes, dtype=bool)
+    # A recurrent policy (sb3-contrib's RecurrentPPO) carries an LSTM state per episode.
+    lstm = getattr(getattr(model, "policy", None), "lstm_hidden_state_shape", None)
+    state = None if lstm is None else tuple(np.zeros((lstm[0], episodes, lstm[2]), np.float32)
+                                            for _ in range(2))
+    first = np.ones(episodes, dtype=bool)
     while active.any():
         idx = np.flatnonzero(active)
         if isinstance(obs[0], dict):
             batch: Any = {k: np.stack([np.asarray(obs[i][k]) for i in idx]) for k in obs[0]}
         else:
             batch = np.stack([obs[i] for i in idx])
-        actions, _ = model.predict(batch, deterministic=True)
+        if state is None:
+            actions, _ = model.predict(batch, deterministic=True)
+        else:
+            actions, (h, c) = model.predict(batch, state=(state[0][:, idx], state[1][:, idx]),
+                                            episode_start=first[idx], deterministic=True)
+            state[0][:, idx], state[1][:, idx] = h, c
+            first[idx] = False
         for j, i in enumerate(idx):
             obs[i], reward, term, trunc, _ = envs[i].step(actions[j])
             returns[i] += reward

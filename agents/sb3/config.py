@@ -30,6 +30,8 @@ class SB3Config:
     """Entropy bonus (98 discrete actions: some is needed to keep exploring)."""
     net_arch: tuple[int, ...] = (128, 128)
     """Hidden layers of the policy and value MLPs (separate networks)."""
+    lstm_hidden: int = 128
+    """recurrent-ppo: size of the LSTM (sb3-contrib ``RecurrentPPO``'s ``lstm_hidden_size``)."""
     imagination_envs: int = 64
     """ppo-imagination: imagined rollouts stepped in parallel (the VecEnv's ``n_envs``)."""
     horizon: int = 16
@@ -56,7 +58,7 @@ class SB3Config:
     def __post_init__(self) -> None:
         object.__setattr__(self, "net_arch", tuple(int(w) for w in self.net_arch))  # from JSON
         for name in ("n_steps", "batch_size", "n_epochs", "imagination_envs", "horizon",
-                     "start_sequences"):
+                     "start_sequences", "lstm_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--sb3.{name.replace('_', '-')} must be >= 1, got "
                                  f"{getattr(self, name)}")

@@ -1,7 +1,10 @@
-"""``run(config, run_dir)``: the SB3 agents of the training CLI (``--agent ppo | ppo-belief |
-ppo-imagination``).
+"""``run(config, run_dir)``: the SB3 agents of the training CLI (``--agent ppo | recurrent-ppo |
+ppo-belief | ppo-imagination``).
 
 * ``ppo``: plain PPO, ``MultiInputPolicy`` on the raw Dict observations (no world model).
+* ``recurrent-ppo``: sb3-contrib's ``RecurrentPPO``, ``MultiInputLstmPolicy`` on the raw
+  observations (no world model): the standard memory-based model-free baseline (it can read the
+  cues over time). Needs sb3-contrib (``pip install -e ".[benchmarks]"``).
 * ``ppo-belief``: PPO (``MlpPolicy``) on the world model's belief (:class:`LEWMBeliefWrapper`). The
   world model is fitted on ``prefill`` random real steps, then (``--sb3.refit-belief``) refitted on
   the episodes PPO plays.
@@ -56,8 +59,22 @@ from .imagination import ImaginationVecEnv
 if TYPE_CHECKING:  # train.py dispatches to run(): importing it here at run time would be circular
     from lewm_rl.train import TrainConfig
 
-AGENTS: tuple[str, ...] = ("ppo", "ppo-belief", "ppo-imagination")
+AGENTS: tuple[str, ...] = ("ppo", "recurrent-ppo", "ppo-belief", "ppo-imagination")
 """The SB3 agents ``run`` trains."""
+MODEL_FREE: tuple[str, ...] = ("ppo", "recurrent-ppo")
+"""The SB3 agents on raw observations (no world model)."""
+
+
+def algorithm(agent: str):
+    """The SB3 algorithm class of ``agent`` (``RecurrentPPO`` from sb3-contrib, imported here)."""
+    if agent != "recurrent-ppo":
+        return PPO
+    try:
+        from sb3_contrib import RecurrentPPO
+    except ImportError:  # pragma: no cover - the benchmarks extra installs it
+        raise ValueError('--agent recurrent-ppo needs sb3-contrib: pip install -e ".[benchmarks]"'
+                         ) from None
+    return RecurrentPPO
 SB3_WORLD_MODELS: tuple[str, ...] = ("lewm", "blind")
 """World models the SB3 agents accept."""
 BEHAVIOUR_KEYS = ("partner_act", "others_act")
@@ -71,7 +88,7 @@ def _check(config: TrainConfig) -> None:
     if config.env not in GYM_ENV_IDS:
         raise ValueError(f"the SB3 agents train on Gymnasium ids ({', '.join(GYM_ENV_IDS)}), "
                          f"got {config.env!r}")
-    if config.agent != "ppo" and config.world_model not in SB3_WORLD_MODELS:
+    if config.agent not in MODEL_FREE and config.world_model not in SB3_WORLD_MODELS:
         raise ValueError(f"--world-model {config.world_model!r} is not available to the SB3 "
                          f"agents; allowed: {', '.join(SB3_WORLD_MODELS)}")
 
@@ -166,9 +183,13 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
     kwargs = ppo_kwargs(sb3, seed, config.device)
 
     wm = replay = refit = collector = None
-    if config.agent == "ppo":
+    if config.agent in MODEL_FREE:
         venv = make_vec_env(make_raw, n_envs=config.num_envs, seed=env_seed)
-        model = PPO("MultiInputPolicy", venv, **kwargs)
+        if config.agent == "recurrent-ppo":
+            kwargs["policy_kwargs"]["lstm_hidden_size"] = sb3.lstm_hidden
+            model = algorithm(config.agent)("MultiInputLstmPolicy", venv, **kwargs)
+        else:
+            model = PPO("MultiInputPolicy", venv, **kwargs)
         model.set_logger(logger)
 
         def real_steps() -> int:
@@ -343,7 +364,7 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
     logger.close()
     (run_dir / "results.json").write_text(json.dumps(
         {"step": step, "agent": config.agent,
-         "world_model": "none" if config.agent == "ppo" else config.world_model,
+         "world_model": "none" if config.agent in MODEL_FREE else config.world_model,
          "env": config.env, "seed": config.seed, **results}, indent=2))
     return results
 
@@ -390,7 +411,7 @@ def load_models(run_dir: str | Path, config: TrainConfig, device: str = "cpu"):
     path = run_dir / "sb3_model.zip"
     if not path.is_file():
         raise CheckpointError(f"no SB3 model at {path} (an SB3 run writes it when it ends)")
-    model = PPO.load(path, device=device)
+    model = algorithm(config.agent).load(path, device=device)
     wm_path = run_dir / "world_model.pt"
     wm = EmotionalWorldModel.load(wm_path, map_location=device) if wm_path.is_file() else None
     return model, wm
