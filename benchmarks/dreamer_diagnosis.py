@@ -2,7 +2,8 @@
 
 Each *recipe* changes the agent or the world model from the one before it (the earlier agent,
 DreamerV3's symlog two-hot reward and critic heads, an actor head that knows the action
-structure, DreamerV3's small entropy bonus, an action embedding that knows it), trained by the
+structure, DreamerV3's small entropy bonus, an action embedding that knows it, a short imagination
+horizon), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:
@@ -63,6 +64,9 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
     "twohot+embed": ("two-hot heads, flat actor, and EncA knows the action structure",
                      {"reward_head": "twohot", "action_embed": "structured"},
                      {**EARLIER_AGENT, "critic_head": "twohot"}),
+    "earlier+h5": ("the earlier agent imagining 5 steps instead of 15 (short model rollouts from "
+                   "real states, as MBPO, so that the model's errors compound less)",
+                   EARLIER_WM, {**EARLIER_AGENT, "horizon": 5}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
 
