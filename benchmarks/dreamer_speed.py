@@ -43,7 +43,8 @@ RESULTS = Path(__file__).parent / "results"
 RECIPES: dict[str, tuple[str, ...]] = {
     "default": (),
     "earlier": ("--dreamer.entropy", "0.03", "--dreamer.actor-head", "flat",
-                "--dreamer.critic-head", "mse", "--wm.reward-head", "mse"),
+                "--dreamer.critic-head", "mse", "--wm.reward-head", "mse",
+                "--wm.action-embed", "flat"),
 }
 """Command-line overrides of each recipe (``earlier``: the agent before the DreamerV3 heads)."""
 
@@ -63,7 +64,12 @@ class DreamerSpeedConfig:
     loop_steps: int = 2_000
     """Env steps the loop runs after its prefill (0: skip the loop measurement)."""
     write: bool = True
-    """Write benchmarks/results/dreamer_speed.md and .json."""
+    """Write benchmarks/results/{out}.md and .json."""
+    out: str = "dreamer_speed"
+    """Stem of the result files. The figures before this benchmark existed come from running
+    this file in a checkout of the earlier code: ``git worktree add ../before 4b9fc85``, copy
+    ``benchmarks/dreamer_speed.py`` there, ``python -m benchmarks.dreamer_speed --recipes default
+    --out dreamer_speed_before`` (its ``default`` is the earlier agent)."""
 
 
 def _config(env: str, kind: str, recipe: str) -> TrainConfig:
@@ -171,10 +177,13 @@ def main(cfg: DreamerSpeedConfig) -> list[dict]:
     text = report(cfg, rows)
     print(text)
     if cfg.write:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent).stdout.strip()
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "dreamer_speed.md").write_text(text)
-        (RESULTS / "dreamer_speed.json").write_text(json.dumps(
-            {"config": dataclasses.asdict(cfg), "machine": machine(), "rows": rows}, indent=2))
+        (RESULTS / f"{cfg.out}.md").write_text(text + f"\nCode: commit {commit or 'unknown'}.\n")
+        (RESULTS / f"{cfg.out}.json").write_text(json.dumps(
+            {"config": dataclasses.asdict(cfg), "machine": machine(), "commit": commit,
+             "rows": rows}, indent=2))
     return rows
 
 

@@ -993,6 +993,11 @@ class Trainer:
         return mod.parallel_env(render_mode=mode, background=others, **self.env_kwargs)
 
 
+IMAGINED_HORIZON = 32
+"""Steps of the imagined rollout whose return is compared with an evaluation episode's: longer
+than any episode of the bundled envs (the negotiation's ``n_deals * round_limit`` is 24)."""
+
+
 def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
                   device: str = "cpu", seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
     """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
@@ -1032,7 +1037,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
             a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
                                             generator=generator)
             if is_first.all() and hasattr(ln.agent, "imagined_return"):
-                imagined.append(ln.agent.imagined_return(carry[id(ln)][0], generator)
+                imagined.append(ln.agent.imagined_return(carry[id(ln)][0], IMAGINED_HORIZON,
+                                                         generator)
                                 .reshape(len(ln.seats), n).cpu().numpy())
             read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
             if read is not None:

@@ -94,7 +94,7 @@ def test_imagined_return_is_the_expected_undiscounted_sum():
     agent = DreamerAgent(StubWorldModel(reward, cont), DreamerConfig(horizon=3))
     start = State(torch.zeros(2, 1), torch.zeros(2, 1, 1), torch.zeros(2, 0, 7))
     # r_1 + c_1 r_2 + c_1 c_2 r_3 = 1 + 0.8 * 0.5 + 0.8 * 0.5 * 2
-    torch.testing.assert_close(agent.imagined_return(start), torch.full((2,), 2.2))
+    torch.testing.assert_close(agent.imagined_return(start, 3), torch.full((2,), 2.2))
 
 
 def test_heads_start_neutral_and_the_structured_actor_uniform():
@@ -105,7 +105,8 @@ def test_heads_start_neutral_and_the_structured_actor_uniform():
         num_actions = C.NUM_ACTIONS
 
     torch.manual_seed(0)
-    agent = DreamerAgent(Wide(torch.zeros(2), torch.ones(2)), DreamerConfig(),
+    agent = DreamerAgent(Wide(torch.zeros(2), torch.ones(2)),
+                         DreamerConfig(actor_head="structured", critic_head="twohot"),
                          ActionStructure(C.ACTION_STRUCTURE))
     assert agent.actor[-1].out_features == 3 + C.NUM_SPLITS + 4
     feats = torch.randn(16, 4)
@@ -117,8 +118,13 @@ def test_heads_start_neutral_and_the_structured_actor_uniform():
     assert float(agent.value(feats).abs().max()) < 1e-5
     assert float(agent.value(feats, slow=True).abs().max()) < 1e-5
     with pytest.raises(ValueError, match="action structure"):
-        DreamerAgent(StubWorldModel(torch.zeros(2), torch.ones(2)), DreamerConfig(),
-                     ActionStructure(C.ACTION_STRUCTURE))
+        DreamerAgent(StubWorldModel(torch.zeros(2), torch.ones(2)),
+                     DreamerConfig(actor_head="structured"), ActionStructure(C.ACTION_STRUCTURE))
+    # the default (flat) head ignores the structure: one logit per action, uniform at first
+    flat = DreamerAgent(Wide(torch.zeros(2), torch.ones(2)), DreamerConfig(),
+                        ActionStructure(C.ACTION_STRUCTURE))
+    assert flat.actor[-1].out_features == C.NUM_ACTIONS
+    assert float((flat.policy(feats).probs * C.NUM_ACTIONS - 1).abs().max()) < 0.1
 
 
 @pytest.mark.parametrize("field, value", [("actor_head", "tree"), ("critic_head", "l1"),

@@ -194,8 +194,9 @@ def test_the_blind_models_emotion_probe_trains_only_itself(negotiation_batch):
     assert probe(features.detach()).shape == (*features.shape[:-1], 1, 7)
 
 
-def test_fit_step_skips_non_finite_loss(negotiation_batch):
-    wm = build("lewm")
+@pytest.mark.parametrize("reward_head", ["mse", "twohot"])
+def test_fit_step_skips_non_finite_loss(negotiation_batch, reward_head):
+    wm = build("lewm", dataclasses.replace(SMALL, reward_head=reward_head))
     opt = make_optimizer(wm)
     bad = dict(negotiation_batch)
     bad["reward"] = torch.full_like(bad["reward"], float("nan"))
@@ -207,6 +208,19 @@ def test_fit_step_skips_non_finite_loss(negotiation_batch):
     assert metrics["world_model/skipped"] == 0.0
     assert states.deter.shape[:2] == negotiation_batch["is_first"].shape
     assert not states.deter.requires_grad
+
+
+def test_two_hot_reward_head_starts_at_zero_and_learns_a_constant():
+    wm = build("blind", dataclasses.replace(SMALL, reward_head="twohot"))
+    assert wm.reward_head[-1].out_features == 255
+    feats = torch.randn(10, wm.config.deter + SMALL.stoch * SMALL.classes)  # blind: widened
+    assert float(wm.reward(feats).abs().max()) < 1e-5  # zero-initialised output
+    opt = torch.optim.Adam(wm.reward_head.parameters(), lr=1e-2)
+    for _ in range(200):
+        opt.zero_grad()
+        wm.reward_loss(feats, torch.full((10,), 0.7)).mean().backward()
+        opt.step()
+    torch.testing.assert_close(wm.reward(feats), torch.full((10,), 0.7), atol=0.02, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,8 +287,8 @@ def test_structured_action_embedding_is_the_sum_of_kind_split_and_tone(tmp_path)
 
     obs_space, act_space, emo_space = negotiation_spaces()
     torch.manual_seed(0)
-    wm = build_world_model(dataclasses.replace(SMALL, kind="lewm"), obs_space, act_space,
-                           emo_space, behaviour_key="partner_act",
+    wm = build_world_model(dataclasses.replace(SMALL, kind="lewm", action_embed="structured"),
+                           obs_space, act_space, emo_space, behaviour_key="partner_act",
                            action_structure=C.ACTION_STRUCTURE)
     w, b = wm.enc_a.weight, wm.enc_a.bias  # (per_modality, 3 kinds + 24 splits + 4 tones)
     assert w.shape[1] == 3 + C.NUM_SPLITS + 4

@@ -43,13 +43,14 @@ class WorldModelConfig:
     teacher_forcing: float = 0.5
     """Share of steps whose state prior TS is conditioned on the label rather than on the predicted
     emotion during training (lewm only); 1.0 is pure teacher forcing as in the paper."""
-    action_embed: Literal["structured", "flat"] = "structured"
-    """structured: EncA embeds an action as the sum of its kind's and factors' embeddings, where
-    the env declares an action structure (negotiation: kind, split, tone); flat: one embedding
-    per action (the earlier recipe)."""
-    reward_head: Literal["twohot", "mse"] = "twohot"
-    """twohot: DreamerV3's symlog two-hot reward head with a zero-initialised output; mse: a
-    scalar head regressed with a squared error (the earlier recipe)."""
+    action_embed: Literal["structured", "flat"] = "flat"
+    """flat: one embedding per action; structured: EncA embeds an action as the sum of its kind's
+    and factors' embeddings, where the env declares an action structure (negotiation: kind,
+    split, tone). Structured lowered the agent's return in ``benchmarks/dreamer_diagnosis``."""
+    reward_head: Literal["twohot", "mse"] = "mse"
+    """mse: a scalar head regressed with a squared error; twohot: DreamerV3's symlog two-hot head
+    with a zero-initialised output (no better return at the default budget, and each update
+    costs more: ``benchmarks/dreamer_diagnosis``, ``benchmarks/dreamer_speed``)."""
     reward_bins: int = 255
     """Bins of the two-hot reward head (evenly spaced in symlog space over [-20, 20])."""
     kl_dyn: float = 0.5
