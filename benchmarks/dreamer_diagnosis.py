@@ -200,6 +200,22 @@ def markdown(report: dict) -> str:
             f"{r['final_imagined']:.3f} | {r['final_gap']:+.3f} | {r['final_corr']:.2f} | "
             f"{r['reward_error_paid']:.3f} | {r['end_recall']:.2f} | {r['critic_error']:.3f} | "
             f"{r['entropy']:.2f} |")
+    rows = report["rows"]
+    if rows:
+        gaps = [r["final_gap"] for r in rows]
+        corr = max(abs(r["final_corr"]) for r in rows)
+        by = {}
+        for r in rows:
+            by.setdefault(r["recipe"], []).append(r["final_real"])
+        means = ", ".join(f"{k} {np.mean(v):.2f}" for k, v in by.items())
+        which = ("every run's world model expects its policy to earn more than it does"
+                 if min(gaps) > 0 else "imagined minus real returns")
+        blind_to = (", and its expectation says nothing about which episodes go well "
+                    f"(|corr| <= {corr:.2f}): the actor optimises the model's errors"
+                    if min(gaps) > 0 and corr < 0.3 else f" (|corr| up to {corr:.2f})")
+        lines += ["", f"Reading: {which} (gap {min(gaps):+.2f} to {max(gaps):+.2f}){blind_to}. "
+                  f"Real return by recipe, mean over its seeds: {means}; greedy "
+                  f"{refs['greedy']:.2f}."]
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""

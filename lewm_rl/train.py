@@ -1023,6 +1023,9 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     n = adapter.num_envs
     seats = adapter.seats
     generator = torch.Generator(device=device).manual_seed(seed)
+    # The imagined returns draw from their own generator: the real episodes are the same with or
+    # without them.
+    imagination_gen = torch.Generator(device=device).manual_seed(seed + 1)
     carry = {id(ln): None for ln in learners}
     is_first = np.ones(n, dtype=bool)
     total = np.zeros(n)
@@ -1038,7 +1041,7 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
                                             generator=generator)
             if is_first.all() and hasattr(ln.agent, "imagined_return"):
                 imagined.append(ln.agent.imagined_return(carry[id(ln)][0], IMAGINED_HORIZON,
-                                                         generator)
+                                                         imagination_gen)
                                 .reshape(len(ln.seats), n).cpu().numpy())
             read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
             if read is not None:
