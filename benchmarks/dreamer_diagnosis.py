@@ -153,7 +153,8 @@ def main(cfg: DiagnosisConfig) -> dict:
         steps, ret = learning_curve(root, cell)
         row = {"recipe": name, "seed": cell.seed, "steps": steps.tolist(), "return": ret.tolist(),
                **{k: _last(root, cell, t) for k, t in TAGS.items()},
-               "entropy_curve": learning_curve(root, cell, TAGS["entropy"])[1][::20].tolist(),
+               "entropy_steps": learning_curve(root, cell, TAGS["entropy"])[0].tolist(),
+               "entropy_curve": learning_curve(root, cell, TAGS["entropy"])[1].tolist(),
                **{f"final_{k}": v for k, v in imagination_gap(run_dir, cfg.episodes).items()}}
         rows.append(row)
         print(name, cell.seed, {k: v for k, v in row.items() if k.startswith("final")},
@@ -235,8 +236,7 @@ def plot(report: dict, path: Path) -> None:
         c = colours.setdefault(r["recipe"], f"C{len(colours)}")
         label = r["recipe"] if r["seed"] == report["rows"][0]["seed"] else None
         ax.plot(r["steps"], r["return"], color=c, label=label, alpha=0.8)
-        bx.plot(np.linspace(0, report["config"]["steps"], len(r["entropy_curve"])),
-                r["entropy_curve"], color=c, alpha=0.8)
+        bx.plot(r["entropy_steps"], r["entropy_curve"], color=c, alpha=0.8)
     for name, style in (("greedy", "--"), ("oracle", ":"), ("random", "-.")):
         ax.axhline(report["references"][name], color="k", ls=style, lw=1, label=name)
     ax.set(xlabel="env steps", ylabel="evaluation return", title=report["config"]["env"])

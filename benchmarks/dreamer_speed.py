@@ -11,8 +11,8 @@ Two measurements, each for every recipe and world-model kind asked for, in one p
   replay, updates at the default train ratio), between two logged points after the prefill,
   read from the run's TensorBoard ``train/fps``.
 
-The ``earlier`` recipe is the agent as it was before the DreamerV3 heads (MSE reward and critic,
-flat actor, entropy 3e-2); the sampler and the actor's baseline changed for both. Writes
+``dreamerv3-heads`` adds the two-hot reward and critic heads and the structured actor head and
+action embedding (configuration, not the default). Writes
 ``benchmarks/results/dreamer_speed.{md,json}``.
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import tyro
 
-from benchmarks.runner import machine
+from benchmarks.runner import command_line, machine
 from lewm_rl.agents.baselines import make_policy
 from lewm_rl.data import fill_replay, to_torch
 from lewm_rl.env_adapters import make_adapter
@@ -42,11 +42,11 @@ RESULTS = Path(__file__).parent / "results"
 
 RECIPES: dict[str, tuple[str, ...]] = {
     "default": (),
-    "earlier": ("--dreamer.entropy", "0.03", "--dreamer.actor-head", "flat",
-                "--dreamer.critic-head", "mse", "--wm.reward-head", "mse",
-                "--wm.action-embed", "flat"),
+    "dreamerv3-heads": ("--dreamer.critic-head", "twohot", "--wm.reward-head", "twohot",
+                        "--dreamer.actor-head", "structured", "--wm.action-embed", "structured"),
 }
-"""Command-line overrides of each recipe (``earlier``: the agent before the DreamerV3 heads)."""
+"""Command-line overrides of each recipe (``dreamerv3-heads``: the two-hot reward and critic and
+the structured actor head and action embedding of ``benchmarks/dreamer_diagnosis.py``)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class DreamerSpeedConfig:
     """Gymnasium id."""
     world_models: tuple[str, ...] = ("lewm", "blind")
     """World-model kinds."""
-    recipes: tuple[str, ...] = ("default", "earlier")
+    recipes: tuple[str, ...] = ("default", "dreamerv3-heads")
     """Recipes (see RECIPES)."""
     repeats: int = 20
     """Timed updates per configuration (after 5 untimed)."""
@@ -135,11 +135,16 @@ def loop_speed(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> float:
     return (s1 - s0) / (s1 / f1 - s0 / f0)
 
 
+NAMES = ("env", "world_models", "recipes", "repeats", "loop_steps", "out")
+"""The options a report's command line names when they differ from their defaults."""
+
+
 def report(cfg: DreamerSpeedConfig, rows: list[dict]) -> str:
     lines = [
         "# Dreamer update: time split and loop speed",
         "",
-        f"Command: `python -m benchmarks.dreamer_speed` ({cfg.env}, {cfg.repeats} timed updates "
+        f"Command: `{command_line('benchmarks.dreamer_speed', cfg, NAMES)}` ({cfg.env}, "
+        f"{cfg.repeats} timed updates "
         f"per row, medians; loop over {cfg.loop_steps:,} env steps after the prefill). Machine: "
         f"{machine()}, one torch thread per process. Generated "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
