@@ -7,7 +7,8 @@ This package is the only place in the project that imports Stable-Baselines3.
 * :class:`ImaginationVecEnv`: an SB3 ``VecEnv`` stepped by the world model from replayed start
   states; :class:`RealDataRefitCallback` refits the model on real data while SB3 trains (Dyna).
 * :class:`GymnasiumVecEnv`: a batched Gymnasium vector env as an SB3 ``VecEnv``.
-* :func:`run`: the ``ppo``, ``ppo-belief`` and ``ppo-imagination`` agents of the training CLI.
+* :func:`run`: the ``ppo``, ``recurrent-ppo``, ``ppo-belief`` and ``ppo-imagination`` agents of
+  the training CLI.
 
 Example::
 
