@@ -80,6 +80,7 @@ from lewm_rl.world_models import (
     fit_step,
     make_optimizer,
 )
+from lewm_rl.world_models.config import ADDED_LATER as WM_ADDED_LATER
 
 RESULTS = Path(__file__).parent / "results"
 GROUPS = ("main", "small", "beta", "noise", "filter_rule", "filter_learned", "tf")
@@ -490,7 +491,7 @@ def fingerprint(config: Config) -> str:
         d.pop("emotion_influence")
     # Fields added later, at the values that reproduce the runs before them, leave the
     # fingerprint (and so the cache of those runs) as it was.
-    for key, before in (("reward_head", "mse"), ("reward_bins", 255), ("action_embed", "flat")):
+    for key, before in WM_ADDED_LATER.items():
         if d["world_model"].get(key) == before:
             d["world_model"].pop(key)
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -42,7 +42,9 @@ import numpy as np
 import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
+from lewm_rl.agents.dreamer.agent import ADDED_LATER as DREAMER_ADDED_LATER
 from lewm_rl.agents.sb3.config import SB3Config
+from lewm_rl.agents.sb3.runner import MODEL_FREE
 from lewm_rl.checkpoint import (
     CheckpointError,
     find_nonfinite,
@@ -67,15 +69,12 @@ from lewm_rl.world_models import (
     make_optimizer,
 )
 from lewm_rl.world_models.codec import to_tensor_obs
+from lewm_rl.world_models.config import ADDED_LATER as WM_ADDED_LATER
 from lewm_rl.world_models.config import Kind
 from lewm_rl.world_models.probe import EmotionProbe
 
 EVAL_SEED = 1_000_000_000
 """Evaluation episodes are seeded ``EVAL_SEED + i``: fixed, and never used for training."""
-
-
-MODEL_FREE: tuple[str, ...] = ("ppo", "recurrent-ppo")
-"""Agents with no world model (their run directory is ``.../none``)."""
 
 
 @dataclass(frozen=True)
@@ -226,10 +225,7 @@ def config_to_dict(config: TrainConfig) -> dict[str, Any]:
     return d
 
 
-ADDED_LATER: dict[str, dict[str, Any]] = {
-    "wm": {"reward_head": "mse", "action_embed": "flat"},
-    "dreamer": {"actor_head": "flat", "critic_head": "mse"},
-}
+ADDED_LATER: dict[str, dict[str, Any]] = {"wm": WM_ADDED_LATER, "dreamer": DREAMER_ADDED_LATER}
 """Fields added after runs were written, at the values that rebuild those runs: a config.json
 without them is a run of the earlier recipe (so it still loads and resumes)."""
 

@@ -33,6 +33,10 @@ from lewm_rl.world_models.model import EmotionalWorldModel, State, sample_index
 Tensor = torch.Tensor
 
 
+ADDED_LATER: dict[str, object] = {"actor_head": "flat", "critic_head": "mse"}
+"""Fields added after runs were written, at the values that rebuild those runs."""
+
+
 @dataclass(frozen=True)
 class DreamerConfig:
     """Actor-critic hyperparameters."""
@@ -114,6 +118,13 @@ def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, la
         last = reward[t] + gamma * cont[t] * ((1 - lambda_) * value[t + 1] + lambda_ * last)
         out.append(last)
     return torch.stack(out[::-1], 0)
+
+
+def survival(cont: Tensor, discount: float = 1.0) -> Tensor:
+    """``(H, N)`` weight of imagined steps ``0..H-1``: ``prod_{j<k} discount * c_j`` (1 at the
+    start), the (discounted) probability that the episode is still going, from the continuation
+    probabilities ``cont`` of steps ``1..H``."""
+    return torch.cumprod(torch.cat([torch.ones_like(cont[:1]), discount * cont[:-1]]), 0)
 
 
 def _step(optimizer: torch.optim.Optimizer, loss: Tensor, net: nn.Module, grad_clip: float
@@ -254,8 +265,7 @@ class DreamerAgent:
         policy it measures model exploitation."""
         traj = self.world_model.imagine(start, lambda f: self.policy(f).probs.argmax(-1),
                                         horizon, generator=generator, decode_behaviour=False)
-        alive = torch.cumprod(torch.cat([torch.ones_like(traj.cont[:1]), traj.cont[1:-1]]), 0)
-        return (alive * traj.reward[1:]).sum(0)
+        return (survival(traj.cont[1:]) * traj.reward[1:]).sum(0)
 
     # ------------------------------------------------------------------------------------------
     def update(self, start: State, generator: torch.Generator | None = None) -> dict[str, float]:
@@ -286,9 +296,7 @@ class DreamerAgent:
             reward, cont = traj.reward[1:], traj.cont[1:]  # (H, N)
             slow = self.value(feats, slow=True)  # (H + 1, N)
             ret = lambda_returns(reward, cont, slow, c.gamma, c.lambda_)  # (H, N)
-            # Weight of each step: the probability that the episode is still going.
-            weight = torch.cumprod(torch.cat([torch.ones_like(cont[:1]), c.gamma * cont[:-1]]),
-                                   0)
+            weight = survival(cont, c.gamma)
             lo, hi = torch.quantile(ret.flatten(), torch.tensor([0.05, 0.95], device=ret.device))
             scale = torch.clamp(hi - lo, min=1.0)
             if torch.isfinite(scale):  # a non-finite rollout must not poison the running scale

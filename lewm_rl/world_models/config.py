@@ -15,6 +15,11 @@ same parameter count; ``state_first``: ``p(S'|h) p(E'|h, S')``; ``parallel``:
 Kind = Literal["lewm", "blind", "state_first", "parallel"]
 
 
+ADDED_LATER: dict[str, object] = {"reward_head": "mse", "reward_bins": 255, "action_embed": "flat"}
+"""Fields added after models were saved, at the values that rebuild those models (and reproduce
+the runs made before them)."""
+
+
 @dataclass(frozen=True)
 class WorldModelConfig:
     """World-model hyperparameters. ``kind`` picks the factorisation; the rest sizes the network."""

@@ -46,7 +46,7 @@ from lewm_rl.world_models.codec import (
     space_from_dict,
     space_to_dict,
 )
-from lewm_rl.world_models.config import WorldModelConfig
+from lewm_rl.world_models.config import ADDED_LATER, WorldModelConfig
 
 Tensor = torch.Tensor
 
@@ -784,9 +784,7 @@ class EmotionalWorldModel(nn.Module):
         spec = json.loads(payload["spec"])
         labels = spec["labels"]
         saved = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
-        saved.setdefault("reward_head", "mse")  # written before the two-hot head existed
-        saved.setdefault("action_embed", "flat")  # ... and before the structured EncA
-        model = cls(WorldModelConfig(**saved),
+        model = cls(WorldModelConfig(**{**ADDED_LATER, **saved}),
                     space_from_dict(spec["observation_space"]),
                     space_from_dict(spec["action_space"]),
                     LabelSpec(labels["partners"], labels["classes"], tuple(labels["names"])),
