@@ -120,7 +120,8 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
     run = load_run(run_dir)
     played = play_episodes(run.learners, run.config.env,
                            {"population": run.config.population,
-                            "annotation_noise": run.config.annotation_noise}, episodes)
+                            "annotation_noise": run.config.annotation_noise}, episodes,
+                           filter_cues=run.config.filter_cues)
     real, imagined = played["returns"], played["imagined_returns"]
     return {"real": float(real.mean()), "imagined": float(imagined.mean()),
             "gap": float((imagined - real).mean()),

@@ -3,15 +3,18 @@
 The grid: envs x arms x seeds, each cell a run of the one training loop (``lewm_rl.train``) at
 its arm's budget of env steps. Arms: ``lewm-dreamer`` and ``blind-dreamer`` (the Dreamer agent on
 each world model), ``ppo`` (SB3 PPO on raw observations) and ``recurrent-ppo`` (sb3-contrib's
-RecurrentPPO, the memory-based model-free baseline). Scores are evaluation returns on the fixed
-evaluation seeds (``EVAL_SEED + i``, never training episodes), against the training partner
-population and the held-out ones. Reported as the interquartile mean over seeds with a 95 %
-bootstrap interval beside the scripted references (random, greedy, oracle) on the same seeds;
-learning curves against env steps and against wall time on this machine, the references drawn as
-lines; and the **env steps to reach the scripted greedy's return** (the first evaluation at or
-above it; a run that never reaches it is censored at its budget), its median over seeds with a
-bootstrap interval, and the ratio Dreamer / PPO. Writes
-``benchmarks/results/returns.{md,json,png}``.
+RecurrentPPO, the memory-based model-free baseline), and each ``-filtered`` twin, trained and
+evaluated with the partners' cues neutralised (``--filter-cues``). Scores are evaluation returns
+on the fixed evaluation seeds (``EVAL_SEED + i``, never training episodes), against the training
+partner population and the held-out ones. Reported as the interquartile mean over seeds with a
+95 % bootstrap interval beside the scripted references (random, greedy, oracle) on the same
+seeds; learning curves against env steps and against wall time on this machine, the references
+drawn as lines; the value of emotional information in returns, ``(R - R_filtered) / (R -
+R_random)``, per arm with a filtered twin; and the **env steps to reach the scripted greedy's
+return** (the first evaluation at or above it; a run that never reaches it is censored at its
+budget), its median over seeds with a bootstrap interval, and the ratio Dreamer / PPO. Writes
+``benchmarks/results/returns.{md,json,png}``; ``--report-only`` writes them from the cells that
+have finished, without training (the report says how many runs each row holds).
 
 Targets (sample-efficiency issue): LEWM-Dreamer reaches the greedy's return in at most one tenth
 of PPO's env steps, and at 50k env steps matches PPO's return at 300k. LEWM against blind is
@@ -43,13 +46,18 @@ from lewm_rl.evaluation import interval
 
 RESULTS = Path(__file__).parent / "results"
 
-ARMS: dict[str, tuple[str, str]] = {
-    "lewm-dreamer": ("dreamer", "lewm"),
-    "blind-dreamer": ("dreamer", "blind"),
-    "ppo": ("ppo", "none"),
-    "recurrent-ppo": ("recurrent-ppo", "none"),
+ARMS: dict[str, tuple[str, str, bool]] = {
+    "lewm-dreamer": ("dreamer", "lewm", False),
+    "blind-dreamer": ("dreamer", "blind", False),
+    "ppo": ("ppo", "none", False),
+    "recurrent-ppo": ("recurrent-ppo", "none", False),
+    "lewm-dreamer-filtered": ("dreamer", "lewm", True),
+    "blind-dreamer-filtered": ("dreamer", "blind", True),
+    "ppo-filtered": ("ppo", "none", True),
 }
-"""Arm: ``(--agent, --world-model)``."""
+"""Arm: ``(--agent, --world-model, --filter-cues)``. A ``-filtered`` arm is its arm trained and
+evaluated with the partners' cues neutralised (``FilterEmotionCues``): the value of emotional
+information in returns, ``(R - R_filtered) / (R - R_random)``, the paper's filtering claim in RL."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,9 @@ class ReturnsConfig:
     """Where the runs go (not committed; a finished cell is not run again)."""
     quick: bool = False
     """Smoke run: 1 seed, 2k steps for every arm, results written to returns_quick.*"""
+    report_only: bool = False
+    """Train nothing: write the report from the cells that have finished (each row names how
+    many runs it holds), e.g. while the grid is still running or after it was stopped."""
 
     def __post_init__(self) -> None:
         bad = [a for a in self.arms if a not in ARMS]
@@ -92,13 +103,15 @@ def budget(cfg: ReturnsConfig, arm: str) -> int:
 
 def cell(cfg: ReturnsConfig, env: str, arm: str, seed: int) -> Cell:
     steps = budget(cfg, arm)
-    agent, wm = ARMS[arm]
+    agent, wm, filtered = ARMS[arm]
     overrides: tuple[tuple[str, Any], ...] = (
         ("eval_episodes", cfg.eval_episodes),
         ("eval_every", max(steps // cfg.evaluations, 500)),
         ("checkpoint_every", max(steps // 4, 500)))
     if cfg.quick:
         overrides += (("prefill", 500),)
+    if filtered:  # appended, so the unfiltered cells keep their names
+        overrides += (("filter_cues", True),)
     return Cell(env, agent, "lewm" if wm == "none" else wm, seed, steps, overrides)
 
 
@@ -152,12 +165,15 @@ def main(cfg: ReturnsConfig) -> dict:
     seeds = 1 if cfg.quick else cfg.seeds
     cells = [cell(cfg, env, arm, s) for env in cfg.envs for arm in cfg.arms for s in range(seeds)]
     root = Path(cfg.root + "-quick" if cfg.quick else cfg.root)
-    failed = run_grid(cells, root, cfg.jobs)
-    if failed:
-        print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
+    if not cfg.report_only:
+        failed = run_grid(cells, root, cfg.jobs)
+        if failed:
+            print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
     report = {"command": command_line("benchmarks.returns", cfg,
                                       ("envs", "arms", "seeds", "steps", "model_free_steps",
                                        "evaluations", "eval_episodes")),
+              "finished": sum(cell_result(root, c) is not None for c in cells),
+              "cells": len(cells),
               "machine": machine(), "seeds": seeds, "envs": {},
               "budgets": {arm: budget(cfg, arm) for arm in cfg.arms}}
     populations = ("default", "volatile", "stoic")
@@ -182,12 +198,14 @@ def main(cfg: ReturnsConfig) -> dict:
                 curves.append({"steps": st.tolist(), "values": v.tolist(),
                                "seconds": wt.tolist()[-len(v):] if len(wt) else []})
                 reached.append(steps_to_reach(st, v, refs["default"]["greedy"]))
-            row: dict[str, Any] = {"populations": per_pop, "curves": curves}
+            row: dict[str, Any] = {"populations": per_pop, "curves": curves,
+                                   "runs": len(curves)}
             if reached:
                 row["steps_to_greedy"] = censored_median(reached, budget(cfg, arm))
                 row["steps_to_greedy_runs"] = reached
             rows[arm] = row
-        report["envs"][env] = {"references": refs, "models": rows}
+        report["envs"][env] = {"references": refs, "models": rows,
+                               "emotion_value": value_of_cues(rows, refs["default"]["random"])}
     suffix = "_quick" if cfg.quick else ""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"returns{suffix}.json").write_text(json.dumps(report, indent=2))
@@ -196,6 +214,24 @@ def main(cfg: ReturnsConfig) -> dict:
     (RESULTS / f"returns{suffix}.md").write_text(md)
     print(md)
     return report
+
+
+def value_of_cues(rows: dict[str, dict], random: float) -> dict[str, dict[str, float]]:
+    """Per arm that has a ``-filtered`` twin with runs on both sides: the value of emotional
+    information in returns, ``(R - R_filtered) / (R - R_random)`` on the default partners (the
+    emotion-value instrument's statistic and bootstrap), with the runs it rests on."""
+    from benchmarks.emotion_value import emotion_value
+
+    out = {}
+    for arm in rows:
+        twin = rows.get(f"{arm}-filtered", {}).get("populations", {}).get("default")
+        own = rows[arm].get("populations", {}).get("default")
+        if own and twin:
+            v, low, high = emotion_value(np.array(own["values"]), np.array(twin["values"]),
+                                         random)
+            out[arm] = {"value": v, "low": low, "high": high, "runs": len(own["values"]),
+                        "runs_filtered": len(twin["values"])}
+    return out
 
 
 def normalised(x: float, refs: dict[str, float]) -> float:
@@ -213,7 +249,9 @@ def render(report: dict, png: str) -> str:
     budgets = ", ".join(f"{arm} {n:,}" for arm, n in report["budgets"].items())
     lines = ["# Returns: model-based against model-free learners", "",
              f"Command: `{report['command']}`. Machine: {report['machine']}.",
-             f"Budgets (env steps per run): {budgets}; {report['seeds']} seeds per cell. "
+             f"Budgets (env steps per run): {budgets}; {report['seeds']} seeds per cell asked, "
+             f"{report.get('finished', '?')} of {report.get('cells', '?')} runs finished (each "
+             "row names the runs it holds). "
              "Scores: mean evaluation return over fixed evaluation seeds after training; across "
              "seeds the interquartile mean (IQM) with a 95 % bootstrap confidence interval. "
              "Normalised: random = 0, oracle = 1 (the scripted references on the same seeds). "
@@ -223,16 +261,18 @@ def render(report: dict, png: str) -> str:
              "", f"![learning curves]({png})", ""]
     for env, data in report["envs"].items():
         refs = data["references"]
-        lines += [f"## {env}", "", "| agent | population | return IQM [95 % CI] | normalised |",
-                  "|---|---|---|---:|"]
+        lines += [f"## {env}", "",
+                  "| agent | population | runs | return IQM [95 % CI] | normalised |",
+                  "|---|---|---:|---|---:|"]
         for pop in ("default", "volatile", "stoic"):
             for arm, row in data["models"].items():
                 p = row["populations"].get(pop)
                 if p:
-                    lines.append(f"| {arm} | {pop} | {p['iqm']:.3f} [{p['low']:.3f}, "
-                                 f"{p['high']:.3f}] | {normalised(p['iqm'], refs[pop]):.2f} |")
+                    lines.append(f"| {arm} | {pop} | {len(p['values'])} | {p['iqm']:.3f} "
+                                 f"[{p['low']:.3f}, {p['high']:.3f}] | "
+                                 f"{normalised(p['iqm'], refs[pop]):.2f} |")
             for name in ("oracle", "greedy", "random"):
-                lines.append(f"| {name} (scripted) | {pop} | {refs[pop][name]:.3f} | "
+                lines.append(f"| {name} (scripted) | {pop} | | {refs[pop][name]:.3f} | "
                              f"{normalised(refs[pop][name], refs[pop]):.2f} |")
         reach = {a: r["steps_to_greedy"] for a, r in data["models"].items()
                  if "steps_to_greedy" in r}
@@ -241,6 +281,13 @@ def render(report: dict, png: str) -> str:
             lines += ["", f"Env steps to the scripted greedy's return ({greedy:.3f}, default "
                       "partners):", "", "| agent | median [95 % CI] |", "|---|---|"]
             lines += [f"| {a} | {_steps(x)} |" for a, x in reach.items()]
+        if data.get("emotion_value"):
+            lines += ["", "Value of emotional information in returns, (R - R_filtered) / (R - "
+                      "R_random), default partners (95 % bootstrap over runs):", "",
+                      "| agent | value [95 % CI] | runs (cues + filtered) |", "|---|---|---|"]
+            lines += [f"| {a} | {100 * x['value']:+.1f} % [{100 * x['low']:+.1f}, "
+                      f"{100 * x['high']:+.1f}] | {x['runs']} + {x['runs_filtered']} |"
+                      for a, x in data["emotion_value"].items()]
         lines.append("")
     return "\n".join(lines + verdicts(report)) + "\n"
 

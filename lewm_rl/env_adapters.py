@@ -17,6 +17,8 @@ import numpy as np
 
 import lewm_rl.envs as envs_pkg
 from lewm_rl.envs import GYM_ENV_IDS, PETTINGZOO_MODULES
+from lewm_rl.envs.wrappers import FilterEmotionCuesVector
+from lewm_rl.envs.wrappers import filter_cues as filter_cues_fn
 
 BEHAVIOUR_KEYS = ("partner_act", "others_act")
 """Observation keys that hold the others' social behaviour, if an env has one."""
@@ -35,12 +37,17 @@ def check_env_id(env_id: str) -> str:
 
 
 class GymVectorAdapter:
-    """A Gymnasium id's batched vector env, as one seat named ``"learner"``."""
+    """A Gymnasium id's batched vector env, as one seat named ``"learner"``; with
+    ``filter_cues`` its observations have the partners' cues neutralised
+    (:class:`~lewm_rl.envs.wrappers.FilterEmotionCuesVector`)."""
 
-    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+    def __init__(self, env_id: str, num_envs: int, env_kwargs: dict[str, Any],
+                 filter_cues: bool = False) -> None:
         self.env_id = env_id
         self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
                                 **env_kwargs)
+        if filter_cues:
+            self.env = FilterEmotionCuesVector(self.env)
         self.num_envs = num_envs
         self.seats = ("learner",)
         self._single = gym.make(env_id, **env_kwargs)  # spaces and rendering for evaluation
@@ -52,16 +59,16 @@ class GymVectorAdapter:
         return self.env.single_action_space
 
     def emotion_space(self, seat: str):
-        return self.env.single_emotion_space
+        return self.env.unwrapped.single_emotion_space
 
     @property
     def emotion_names(self) -> tuple[str, ...]:
-        return tuple(self.env.emotion_names)
+        return tuple(self.env.unwrapped.emotion_names)
 
     @property
     def action_structure(self) -> tuple[tuple[int, ...], ...] | None:
         """The env's action structure (kinds of factors), or ``None`` if it declares none."""
-        return getattr(self.env, "action_structure", None)
+        return getattr(self.env.unwrapped, "action_structure", None)
 
     @property
     def behaviour_key(self) -> str | None:
@@ -88,14 +95,21 @@ class GymVectorAdapter:
 
 
 class PettingZooAdapter:
-    """``num_envs`` copies of a PettingZoo parallel env, one seat per learner agent."""
+    """``num_envs`` copies of a PettingZoo parallel env, one seat per learner agent; with
+    ``filter_cues`` every seat's observations have the others' cues neutralised
+    (:func:`~lewm_rl.envs.wrappers.filter_cues`)."""
 
-    def __init__(self, module: str, num_envs: int, env_kwargs: dict[str, Any]) -> None:
+    def __init__(self, module: str, num_envs: int, env_kwargs: dict[str, Any],
+                 filter_cues: bool = False) -> None:
         self.env_id = module
         mod = importlib.import_module(f"{envs_pkg.__name__}.{module}")
         self.envs = [mod.parallel_env(**env_kwargs) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.seats = tuple(self.envs[0].possible_agents)
+        self.filter_cues = filter_cues
+        if filter_cues:  # raises, naming the keys, where a seat's observation has no cues
+            for seat in self.seats:
+                filter_cues_fn(self.observation_space(seat).sample(), self.observation_space(seat))
         self._done = np.zeros(num_envs, dtype=bool)
         self._last: list[tuple[dict, dict]] = [({}, {})] * num_envs
 
@@ -129,11 +143,19 @@ class PettingZooAdapter:
             out[seat] = {k: np.stack([np.asarray(d[seat][k]) for d in per_env]) for k in keys}
         return out
 
+    def _observations(self, per_env: list[dict[str, dict[str, Any]]]
+                      ) -> dict[str, dict[str, np.ndarray]]:
+        out = self._stack(per_env)
+        if self.filter_cues:
+            out = {seat: filter_cues_fn(o, self.observation_space(seat), batched=True)
+                   for seat, o in out.items()}
+        return out
+
     def reset(self, seed: int):
         results = [env.reset(seed=seed + i) for i, env in enumerate(self.envs)]
         self._done[:] = False
         self._last = results
-        return self._stack([r[0] for r in results]), self._stack([r[1] for r in results])
+        return self._observations([r[0] for r in results]), self._stack([r[1] for r in results])
 
     def step(self, actions: dict[str, np.ndarray]):
         obs, infos = [], []
@@ -153,7 +175,7 @@ class PettingZooAdapter:
                 self._done[i] = not env.agents
             obs.append(o)
             infos.append(inf)
-        return self._stack(obs), reward, term, trunc, self._stack(infos)
+        return self._observations(obs), reward, term, trunc, self._stack(infos)
 
     def get_state(self) -> dict[str, Any]:
         return {"envs": [env.get_state() for env in self.envs], "done": self._done.copy()}
@@ -170,9 +192,11 @@ class PettingZooAdapter:
             env.close()
 
 
-def make_adapter(env_id: str, num_envs: int, env_kwargs: dict[str, Any]):
-    """The adapter for a Gymnasium id or a PettingZoo module name."""
+def make_adapter(env_id: str, num_envs: int, env_kwargs: dict[str, Any],
+                 filter_cues: bool = False):
+    """The adapter for a Gymnasium id or a PettingZoo module name; ``filter_cues`` neutralises
+    the partners' emotional cues in every observation it returns (the info's labels are left)."""
     check_env_id(env_id)
     if env_id in GYM_ENV_IDS:
-        return GymVectorAdapter(env_id, num_envs, env_kwargs)
-    return PettingZooAdapter(env_id, num_envs, env_kwargs)
+        return GymVectorAdapter(env_id, num_envs, env_kwargs, filter_cues)
+    return PettingZooAdapter(env_id, num_envs, env_kwargs, filter_cues)

@@ -60,7 +60,8 @@ def evaluate_run(run: Run, population: str, episodes: int) -> dict[str, object]:
 
     c = run.config
     kwargs = {"population": population, "annotation_noise": c.annotation_noise}
-    played = play_episodes(run.learners, c.env, kwargs, episodes, run.learners[0].device)
+    played = play_episodes(run.learners, c.env, kwargs, episodes, run.learners[0].device,
+                           filter_cues=c.filter_cues)
     refs = reference_episode_returns(c.env, episodes, EVAL_SEED, kwargs)
     ret = interval(played["returns"])
     out: dict[str, object] = {

@@ -166,6 +166,7 @@ def _play_gym(env_id: str, population: str, seed: int, input_fn, print_fn) -> fl
 def _play_pettingzoo(run, population: str, seed: int, input_fn, print_fn) -> float:
     import torch
 
+    from lewm_rl.envs.wrappers import filter_cues
     from lewm_rl.world_models.codec import to_tensor_obs
 
     c = run.config
@@ -182,8 +183,10 @@ def _play_pettingzoo(run, population: str, seed: int, input_fn, print_fn) -> flo
             others = [s for s in ln.seats if s != me]
             if not others:
                 continue
-            o = to_tensor_obs({k: np.stack([np.asarray(obs[s][k]) for s in others])
-                               for k in obs[others[0]]}, ln.wm.mods, ln.device)
+            seen = {k: np.stack([np.asarray(obs[s][k]) for s in others]) for k in obs[others[0]]}
+            if c.filter_cues:  # the agents see what they were trained on
+                seen = filter_cues(seen, env.observation_space(others[0]), batched=True)
+            o = to_tensor_obs(seen, ln.wm.mods, ln.device)
             a, carry[id(ln)] = ln.agent.act(carry.get(id(ln)), o,
                                             torch.full((len(others),), first), explore=False)
             actions.update({s: int(x) for s, x in zip(others, a.tolist(), strict=True)})

@@ -111,6 +111,10 @@ class TrainConfig:
     """Partner population of the training envs."""
     annotation_noise: float = 0.1
     """Annotator noise of the labels that train the emotion heads."""
+    filter_cues: bool = False
+    """Neutralise the partners' emotional cues (expression, tone) in every observation the agent
+    sees, in training and evaluation (lewm_rl.envs.wrappers.FilterEmotionCues): the control of
+    the value of emotional information in returns. The labels still train the emotion heads."""
     eval_populations: tuple[str, ...] = ("volatile", "stoic")
     """Held-out partner populations, evaluated at every evaluation beside the training one."""
     shared_parameters: bool = False
@@ -428,7 +432,7 @@ class Trainer:
         self.rng = np.random.default_rng(c.seed)
         self.torch_gen = torch.Generator(device=c.device).manual_seed(c.seed)
         self.env_kwargs = {"population": c.population, "annotation_noise": c.annotation_noise}
-        self.adapter = make_adapter(c.env, c.num_envs, self.env_kwargs)
+        self.adapter = make_adapter(c.env, c.num_envs, self.env_kwargs, c.filter_cues)
         seats = self.adapter.seats
         groups = [tuple(seats)] if c.shared_parameters else [(s,) for s in seats]
         self.learners = [Learner(g, self.adapter, c, c.device) for g in groups]
@@ -890,7 +894,7 @@ class Trainer:
         ``emotion_macro_f1`` against the true labels of the evaluation episodes."""
         c = self.config
         played = play_episodes(self.learners, c.env, {**self.env_kwargs, "population": population},
-                               c.eval_episodes, c.device)
+                               c.eval_episodes, c.device, filter_cues=c.filter_cues)
         out = {"episode_return": float(played["returns"].mean())}
         if "imagined_returns" in played:  # model exploitation: imagined minus real, same policy
             out["imagined_return"] = float(played["imagined_returns"].mean())
@@ -995,7 +999,8 @@ than any episode of the bundled envs (the negotiation's ``n_deals * round_limit`
 
 
 def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
-                  device: str = "cpu", seed: int = EVAL_SEED) -> dict[str, np.ndarray]:
+                  device: str = "cpu", seed: int = EVAL_SEED, filter_cues: bool = False
+                  ) -> dict[str, np.ndarray]:
     """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
 
     The latent is sampled from a generator seeded with ``seed``, so the same weights give the same
@@ -1006,6 +1011,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         learners: objects with ``seats``, ``wm``, ``agent``, ``device`` and optionally ``probe``
             (:class:`Learner`, or a loaded run's).
         episodes: ``N``, the number of episodes (and of parallel env copies).
+        filter_cues: the learners see the observations with the partners' cues neutralised (as
+            they were trained with ``TrainConfig.filter_cues``).
 
     Returns:
         ``returns`` ``(N,)`` (mean over seats); where a learner reads the partners' emotion
@@ -1014,7 +1021,7 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         ``imagined_returns`` ``(N,)``: what their world model expected the same policy to earn
         from each episode's first observation.
     """
-    adapter = make_adapter(env_id, episodes, env_kwargs)
+    adapter = make_adapter(env_id, episodes, env_kwargs, filter_cues)
     obs, info = adapter.reset(seed=seed)
     n = adapter.num_envs
     seats = adapter.seats

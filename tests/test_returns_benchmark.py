@@ -43,3 +43,60 @@ def test_budgets_and_cells_per_arm():
     assert cell(cfg, "SocialNegotiation-v1", "blind-dreamer", 0).world_model == "blind"
     with pytest.raises(ValueError, match="unknown arm"):
         ReturnsConfig(arms=("sac",))
+
+
+def test_filtered_arms_add_the_switch_and_leave_the_other_cells_named_as_before():
+    cfg = ReturnsConfig(evaluations=12)
+    plain = cell(cfg, "SocialNegotiation-v1", "ppo", 0)
+    # the name of a cell trained before the filtered arms existed (a rename would retrain them all)
+    assert plain.name == "SocialNegotiation-v1__ppo__lewm__s0__300000__454c907557"
+    filtered = cell(cfg, "SocialNegotiation-v1", "lewm-dreamer-filtered", 0)
+    assert dict(filtered.overrides)["filter_cues"] is True
+    assert "filter_cues" not in dict(cell(cfg, "SocialNegotiation-v1", "lewm-dreamer", 0).overrides)
+    assert (filtered.agent, filtered.world_model, filtered.steps) == ("dreamer", "lewm", 12_000)
+    assert filtered.name != cell(cfg, "SocialNegotiation-v1", "lewm-dreamer", 0).name
+
+
+def test_value_of_cues_pairs_each_arm_with_its_filtered_twin():
+    from benchmarks.returns import value_of_cues
+
+    def row(values):
+        return {"populations": {"default": {"values": values}}}
+
+    rows = {"lewm-dreamer": row([2.0, 2.0]), "lewm-dreamer-filtered": row([1.5, 1.5]),
+            "blind-dreamer": row([2.0, 2.0]), "ppo": row([3.0])}
+    out = value_of_cues(rows, random=1.0)
+    assert set(out) == {"lewm-dreamer"}  # blind and ppo have no filtered twin here
+    # (2.0 - 1.5) / (2.0 - 1.0), constant samples: the interval is the point
+    assert out["lewm-dreamer"]["value"] == pytest.approx(0.5)
+    assert out["lewm-dreamer"]["low"] == pytest.approx(0.5) == out["lewm-dreamer"]["high"]
+    assert (out["lewm-dreamer"]["runs"], out["lewm-dreamer"]["runs_filtered"]) == (2, 2)
+
+
+def test_report_only_reports_the_finished_cells_and_trains_nothing(tmp_path, monkeypatch):
+    import json
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    import benchmarks.returns as R
+
+    monkeypatch.setattr(R, "RESULTS", tmp_path / "results")
+    cfg = ReturnsConfig(envs=("SocialNegotiation-v1",), arms=("ppo", "lewm-dreamer"), seeds=2,
+                        eval_episodes=4, evaluations=12, root=str(tmp_path / "grid"),
+                        report_only=True)
+    done = R.cell(cfg, "SocialNegotiation-v1", "ppo", 0)
+    run = tmp_path / "grid" / done.name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    with SummaryWriter(str(run)) as w:
+        for step, value in ((25_000, 0.5), (50_000, 9.0), (75_000, 0.5)):
+            w.add_scalar("eval/episode_return", value, step)
+    (run / "results.json").write_text(json.dumps({"eval/episode_return": 0.5}))
+
+    report = R.main(cfg)
+    assert (report["finished"], report["cells"]) == (1, 4)
+    models = report["envs"]["SocialNegotiation-v1"]["models"]
+    assert models["ppo"]["runs"] == 1 and models["lewm-dreamer"]["runs"] == 0
+    assert models["ppo"]["steps_to_greedy_runs"] == [50_000.0]  # 9.0 is above any greedy
+    assert sorted(p.name for p in (tmp_path / "grid").iterdir()) == [done.name]  # none trained
+    assert "1 of 4 runs finished" in (tmp_path / "results" / "returns.md").read_text()

@@ -451,3 +451,29 @@ def test_resume_refuses_an_sb3_run_without_a_checkpoint_and_leaves_it_intact(tmp
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "cannot be resumed" in lines[0], lines
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_filter_cues_reaches_every_sb3_env_training_and_evaluation(tmp_path, monkeypatch):
+    from lewm_rl.agents.sb3 import runner as R
+    from lewm_rl.envs.wrappers import FilterEmotionCues
+
+    seen = []
+
+    class Recording(FilterEmotionCues):
+        def observation(self, observation):
+            out = super().observation(observation)
+            seen.append((float(np.abs(out["expression"]).sum()), int(out["tone"])))
+            return out
+
+    monkeypatch.setattr(R, "FilterEmotionCues", Recording)
+    config = dataclasses.replace(
+        _Config(env=ENV, steps=64, num_envs=2, eval_every=64, eval_episodes=2,
+                eval_populations=("stoic",), threads=1, progress=False, filter_cues=True,
+                sb3=SB3Config(n_steps=32, batch_size=64, n_epochs=1)), agent="ppo")
+    run(config, tmp_path)
+    # 64 training steps and two evaluations of 2 episodes each (default and stoic partners)
+    assert len(seen) >= 64 + 4
+    assert all(obs == (0.0, 0) for obs in seen)
+    seen.clear()
+    run(dataclasses.replace(config, filter_cues=False), tmp_path / "plain")
+    assert not seen  # unfiltered runs never wrap

@@ -367,3 +367,68 @@ def test_resume_of_a_config_with_unknown_keys_is_one_line(tmp_path, capsys):
     (run / "config.json").write_text("{not json")
     assert T.main(["--resume", str(run)]) == 2
     assert "config.json" in _one_line(capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------------------------------------
+# --filter-cues: the agent never sees the partners' expression or tone; the labels still train
+
+
+@pytest.mark.parametrize("env_id", ["SocialNegotiation-v1", "public_goods_v0"])
+def test_filtered_adapter_neutralises_the_cues_and_keeps_the_rest(env_id):
+    import numpy as np
+
+    from lewm_rl.env_adapters import make_adapter
+
+    plain, filtered = (make_adapter(env_id, 3, {}, filter_cues=f) for f in (False, True))
+    (obs_p, info_p), (obs_f, info_f) = plain.reset(seed=5), filtered.reset(seed=5)
+    rng = np.random.default_rng(0)
+    cues_seen = False
+    for _ in range(12):
+        for seat in plain.seats:
+            for k in obs_p[seat]:
+                if k in ("expression", "tone"):
+                    assert np.all(obs_f[seat][k] == 0), (seat, k)
+                    cues_seen |= bool(np.any(obs_p[seat][k] != 0))
+                else:
+                    np.testing.assert_array_equal(obs_f[seat][k], obs_p[seat][k])
+            np.testing.assert_array_equal(info_f[seat]["emotion"], info_p[seat]["emotion"])
+        actions = {s: rng.integers(0, plain.action_space(s).n, 3) for s in plain.seats}
+        obs_p, _, _, _, info_p = plain.step(actions)
+        obs_f, _, _, _, info_f = filtered.step(actions)
+    assert cues_seen  # the unfiltered env did show cues: the comparison above could fail
+
+
+def test_filter_cues_run_stores_no_cues_but_every_label(tmp_path):
+    import numpy as np
+
+    from lewm_rl import train as T
+
+    def replay_after_steps(filter_cues: bool):
+        cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=4, prefill=16,
+                                       seq_len=8, progress=False, filter_cues=filter_cues,
+                                       run_dir=str(tmp_path / str(filter_cues)),
+                                       wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                       dreamer=T.DreamerConfig(hidden=32)))
+        trainer = T.Trainer(cfg, tmp_path / str(filter_cues))
+        trainer._start_episodes()
+        for _ in range(20):
+            trainer._env_step()
+        rb = trainer.learners[0].replay
+        return {k: v[:, :rb.filled] for k, v in rb.data.items()}
+
+    plain, filtered = replay_after_steps(False), replay_after_steps(True)
+    assert np.any(plain["expression"] != 0) and np.any(plain["tone"] != 0)
+    assert np.all(filtered["expression"] == 0) and np.all(filtered["tone"] == 0)
+    np.testing.assert_array_equal(filtered["emotion"], plain["emotion"])  # same seeds, same labels
+    assert len(np.unique(filtered["emotion"])) > 1
+
+
+def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered(tmp_path):
+    from lewm_rl import train as T
+
+    train("--env", "SocialNegotiation-v1", "--filter-cues", "--logdir", str(tmp_path), *TINY,
+          "--steps", "192")
+    saved = json.loads((only_run(tmp_path) / "config.json").read_text())
+    assert saved["filter_cues"] is True
+    del saved["filter_cues"]  # a run written before the switch existed
+    assert T.config_from_dict(saved).filter_cues is False

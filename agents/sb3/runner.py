@@ -40,6 +40,7 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
 
 from lewm_rl.checkpoint import CheckpointError, find_nonfinite, load, save_keeping_previous
 from lewm_rl.data.replay import SequenceReplay
+from lewm_rl.envs.wrappers import FilterEmotionCues
 from lewm_rl.world_models import build_world_model, explained, make_optimizer
 
 from .belief import LEWMBeliefWrapper
@@ -163,7 +164,8 @@ def run(config: TrainConfig, run_dir: Path) -> dict[str, float]:
     env_kwargs = {"population": config.population, "annotation_noise": config.annotation_noise}
 
     def make_raw(population: str = config.population) -> gym.Env:
-        return gym.make(config.env, **{**env_kwargs, "population": population})
+        env = gym.make(config.env, **{**env_kwargs, "population": population})
+        return FilterEmotionCues(env) if config.filter_cues else env
 
     cfg_dict = config_to_dict(config)
     cfg_dict.setdefault("sb3", dataclasses.asdict(sb3))
