@@ -24,6 +24,12 @@ from torch import nn
 Tensor = torch.Tensor
 
 
+def entropy(probs: Tensor) -> Tensor:
+    """``(...)`` entropy in nats of the categorical probabilities ``(..., K)`` (zeros count as
+    contributing nothing: ``p log p`` is taken with ``p`` clamped to 1e-8 inside the log)."""
+    return -(probs * torch.log(probs.clamp_min(1e-8))).sum(-1)
+
+
 def symlog(x: Tensor) -> Tensor:
     """``sign(x) log(1 + |x|)``."""
     return torch.sign(x) * torch.log1p(torch.abs(x))

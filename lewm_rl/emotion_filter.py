@@ -51,6 +51,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from lewm_rl.nets import mlp
 from lewm_rl.world_models.codec import LabelSpec, Modality, modalities
 
 Tensor = torch.Tensor
@@ -114,11 +115,6 @@ def gradient_reversal(x: Tensor, scale: float = 1.0) -> Tensor:
     return _GradientReversal.apply(x, scale)
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-                         nn.Linear(hidden, out_dim))
-
-
 class EmotionFilter(nn.Module):
     """Learns to take the emotion out of the cue modalities of an observation.
 
@@ -149,7 +145,7 @@ class EmotionFilter(nn.Module):
         self.editor = nn.Linear(c.hidden, self.in_dim)  # g
         nn.init.zeros_(self.editor.weight)  # start at the identity
         nn.init.zeros_(self.editor.bias)
-        self.adversary = _mlp(self.in_dim, c.adversary_hidden, labels.dim)  # task 2's opponent
+        self.adversary = mlp(self.in_dim, c.adversary_hidden, labels.dim)  # task 2's opponent
         self.log_var = nn.Parameter(torch.zeros(2))  # (s_cls, s_adv)
 
     @property
@@ -355,7 +351,7 @@ def probe_accuracy(
     xs = torch.as_tensor(train_x, dtype=torch.float32)
     ys = torch.as_tensor(train_y, dtype=torch.long)
     mean, std = xs.mean(0), xs.std(0).clamp_min(1e-6)
-    probe = _mlp(xs.shape[1], 64, classes)
+    probe = mlp(xs.shape[1], 64, classes)
     opt = torch.optim.Adam(probe.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):

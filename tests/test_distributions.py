@@ -98,3 +98,23 @@ def test_uniform_bias_is_the_uniform_policy(kinds):
     s = ActionStructure(kinds)
     torch.testing.assert_close(s.logits(s.uniform_bias()),
                                torch.full((s.num_actions,), -math.log(s.num_actions)))
+
+
+def test_entropy_exact_and_zero_probabilities_count_nothing():
+    from lewm_rl.distributions import entropy
+
+    p = torch.tensor([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
+    torch.testing.assert_close(entropy(p), torch.tensor([math.log(4), 0.0, math.log(2)]))
+
+
+def test_the_one_mlp_keeps_the_parameter_names_of_saved_models():
+    from lewm_rl.nets import mlp
+
+    # the actor and critic (two hidden layers) and the heads (one), as checkpoints name them
+    assert list(mlp(3, 8, 2, layers=2).state_dict()) == [
+        f"{i}.{p}" for i in (0, 1, 3, 4, 6) for p in ("weight", "bias")]
+    net = mlp(3, 8, 2)
+    assert list(net.state_dict()) == [f"{i}.{p}" for i in (0, 1, 3) for p in ("weight", "bias")]
+    assert net(torch.zeros(5, 3)).shape == (5, 2)
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        mlp(3, 8, 2, layers=0)

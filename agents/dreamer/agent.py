@@ -27,7 +27,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lewm_rl.distributions import ActionStructure, TwoHot, zero_output
+from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
+from lewm_rl.nets import mlp
 from lewm_rl.world_models.model import EmotionalWorldModel, State, sample_index
 
 Tensor = torch.Tensor
@@ -143,12 +144,6 @@ def _step(optimizer: torch.optim.Optimizer, loss: Tensor, net: nn.Module, grad_c
     return False
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-                         nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-                         nn.Linear(hidden, out_dim))
-
-
 class DreamerAgent:
     """Actor and critic over a world model's features.
 
@@ -174,13 +169,13 @@ class DreamerAgent:
                              f"{self.num_actions}")
         self.actions = action_structure
         f = world_model.feature_dim
-        self.actor = _mlp(f, c.hidden, action_structure.num_logits)
+        self.actor = mlp(f, c.hidden, action_structure.num_logits, layers=2)
         last = self.actor[-1]
         with torch.no_grad():  # DreamerV3's policy outscale 0.01: a near-uniform first policy
             last.weight.mul_(0.01)
             last.bias.copy_(action_structure.uniform_bias())
         self.twohot = TwoHot(c.bins) if c.critic_head == "twohot" else None
-        self.critic = _mlp(f, c.hidden, c.bins if self.twohot else 1)
+        self.critic = mlp(f, c.hidden, c.bins if self.twohot else 1, layers=2)
         if self.twohot:
             zero_output(self.critic)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
@@ -321,8 +316,8 @@ class DreamerAgent:
         dist = self.policy(feats[:-1])
         adv = (ret - value) / self.return_scale
         logp = dist.log_prob(traj.actions)
-        entropy = dist.entropy()
-        actor_loss = -(weight * (logp * adv + c.entropy * entropy)).mean()
+        policy_entropy = dist.entropy()
+        actor_loss = -(weight * (logp * adv + c.entropy * policy_entropy)).mean()
         actor_skipped = _step(self.actor_opt, actor_loss, self.actor, c.grad_clip)
 
         with torch.no_grad():
@@ -335,7 +330,7 @@ class DreamerAgent:
             "imag/cont": float(cont.mean()),
             "imag/return_scale": float(self.return_scale),
             "actor/loss": float(actor_loss.detach()),
-            "actor/entropy": float(entropy.mean().detach()),
+            "actor/entropy": float(policy_entropy.mean().detach()),
             "critic/loss": float(critic_loss.detach()),
             "critic/value": float(value.mean()),
             "critic/error": float(((value - ret) ** 2).mean()),
@@ -344,8 +339,7 @@ class DreamerAgent:
         }
         if wm.P:
             e = traj.emotion[1:]
-            metrics["imag/emotion_entropy"] = float(
-                -(e * torch.log(e.clamp_min(1e-8))).sum(-1).mean())
+            metrics["imag/emotion_entropy"] = float(entropy(e).mean())
         return metrics
 
 

@@ -36,8 +36,9 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from lewm_rl.distributions import ActionStructure, TwoHot, zero_output
+from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
 from lewm_rl.metrics import f1_scores
+from lewm_rl.nets import mlp
 from lewm_rl.world_models.codec import (
     LabelSpec,
     ObsDecoder,
@@ -49,12 +50,6 @@ from lewm_rl.world_models.codec import (
 from lewm_rl.world_models.config import ADDED_LATER, WorldModelConfig
 
 Tensor = torch.Tensor
-
-
-def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
-    """``Linear -> LayerNorm -> SiLU -> Linear``."""
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-                         nn.Linear(hidden, out_dim))
 
 
 @dataclass
@@ -303,7 +298,7 @@ class EmotionalWorldModel(nn.Module):
         parts = [state.deter, state.stoch.reshape(*lead, -1)]
         if self.P:
             e = state.emotion
-            parts += [e.reshape(*lead, -1), -(e * torch.log(e.clamp_min(1e-8))).sum(-1)]
+            parts += [e.reshape(*lead, -1), entropy(e)]
         return torch.cat(parts, -1)
 
     def _state_features(self, state: State) -> Tensor:
@@ -737,8 +732,7 @@ class EmotionalWorldModel(nn.Module):
             m["world_model/next_emotion_macro_f1"] = f["macro_f1"]
             m["world_model/next_emotion_weighted_f1"] = f["weighted_f1"]
             p = torch.softmax(out["te_logits"], -1)
-            m["world_model/emotion_entropy"] = float(
-                -(p * torch.log(p.clamp_min(1e-8))).sum(-1).mean())
+            m["world_model/emotion_entropy"] = float(entropy(p).mean())
             if self.config.kind == "lewm":
                 m["world_model/ts_sensitivity"] = self.ts_sensitivity(states, true)
         return m

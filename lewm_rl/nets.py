@@ -1,0 +1,20 @@
+"""The one MLP of the package: world-model heads, the actor and critic, the learned cue filter."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequential:
+    """``layers`` x ``(Linear -> LayerNorm -> SiLU)`` of width ``hidden``, then ``Linear`` to
+    ``out_dim``.
+
+    Raises:
+        ValueError: ``layers`` < 1.
+    """
+    if layers < 1:
+        raise ValueError(f"an mlp needs at least one hidden layer, got layers={layers}")
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(in_dim if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+    return nn.Sequential(*mods, nn.Linear(hidden, out_dim))
