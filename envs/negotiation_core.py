@@ -177,7 +177,7 @@ criterion stated in that benchmark; the best one measured is frozen as ``V1_RULE
 V1_RULES: tuple[str, ...] = ("accept_first", "walk_ends_relationship", "mood_decides",
                              "planned_counter")
 """The rules of ``SocialNegotiation-v1`` and its objective twin ``ObjectiveNegotiation-v1``, frozen
-(``tests/test_negotiation_golden.py`` records them). Chosen with the model-free instrument alone
+(``tests/test_golden.py`` records them). Chosen with the model-free instrument alone
 (``benchmarks/emotion_value.py``, PPO, 5 seeds): no candidate met the criterion stated in advance,
 and this is the best one measured (``benchmarks/results/emotion_value_design/``)."""
 V1_EMOTION_INFLUENCE = 1.0

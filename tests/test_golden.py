@@ -1,4 +1,4 @@
-"""Golden trajectories of the negotiation environments: every observable output, frozen.
+"""Golden trajectories of the environments: every observable output, frozen.
 
 ``tests/data/negotiation_golden.npz`` holds trajectories recorded from the v0 implementation, and
 ``tests/data/negotiation_v1_golden.npz`` from v1 (the v0 rules under ``V1_RULES``): every
@@ -12,7 +12,9 @@ step's observation (all keys), reward, termination flags and labels (``emotion``
   every population, greedy and oracle on the default one);
 * the PettingZoo ``parallel_env()`` with two learners.
 
-(v1 records the same streams for its twins on the default population.)
+(v1 records the same streams for its twins on the default population.) ``tests/data/
+public_goods_golden.npz`` records the same streams of ``PublicGoods-v0``, its twin and
+``public_goods_v0`` (uniform random actions; the default population, as v1).
 
 The test replays the recorded actions (so the scripted policies may change freely) and compares
 every output exactly (integers) or to ``1e-6`` (floats). Any
@@ -20,7 +22,7 @@ change of rules, constants, random-draw order or output assembly shows up here. 
 ``NegotiationCore`` must keep it green; a deliberate rule change is a new version (``-v2``) and
 records a new file; a frozen version's file is never re-recorded::
 
-    .venv/bin/python tests/test_negotiation_golden.py --write v2
+    .venv/bin/python tests/test_golden.py --write v2
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import pytest
 
 from lewm_rl.agents.baselines import make_policy
 from lewm_rl.envs import negotiation_core as C
-from lewm_rl.envs import social_negotiation_v0, social_negotiation_v1
+from lewm_rl.envs import public_goods_v0, social_negotiation_v0, social_negotiation_v1
 
 DATA = Path(__file__).parent / "data"
 VERSIONS = {
@@ -45,16 +47,30 @@ VERSIONS = {
     "v1": (DATA / "negotiation_v1_golden.npz",
            ("SocialNegotiation-v1", "ObjectiveNegotiation-v1"), social_negotiation_v1,
            ("default",)),
+    "public-goods-v0": (DATA / "public_goods_golden.npz",
+                        ("PublicGoods-v0", "ObjectivePublicGoods-v0"), public_goods_v0,
+                        ("default",)),
 }
 SINGLE_SEEDS = (0, 1)
 VECTOR_ENVS = 16
 VECTOR_STEPS = 60
-OBS_KEYS = ("task", "partner_act", "expression", "tone")
-INFO_KEYS = ("emotion", "emotion_annotated", "affect", "partner_act", "deal_outcome")
+NEGOTIATION_KEYS = (("task", "partner_act", "expression", "tone"),
+                    ("emotion", "emotion_annotated", "affect", "partner_act", "deal_outcome"))
+PUBLIC_GOODS_KEYS = (("task", "expression", "tone"),
+                     ("emotion", "emotion_annotated", "affect", "payoff"))
 
 
-def biased_actions(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
-    """Random actions that accept (6 %) and walk away (1 %) often enough to close deals."""
+def keys_of(env: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(observation keys, info keys)`` recorded for an env id or PettingZoo module name."""
+    return PUBLIC_GOODS_KEYS if "ublic" in env else NEGOTIATION_KEYS
+
+
+def biased_actions(rng: np.random.Generator, size: int | tuple[int, ...],
+                   uniform_over: int | None = None) -> np.ndarray:
+    """Negotiation: random actions that accept (6 %) and walk away (1 %) often enough to close
+    deals. Public goods: uniform over its ``uniform_over`` actions."""
+    if uniform_over is not None:
+        return rng.integers(0, uniform_over, size)
     u = rng.random(size)
     offers = rng.integers(0, C.NUM_OFFER_ACTIONS, size)
     return np.where(u < 0.06, C.ACCEPT, np.where(u < 0.07, C.WALK_AWAY, offers))
@@ -63,14 +79,15 @@ def biased_actions(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.
 class Recorder:
     """Collects one row per reset or step; ``arrays()`` stacks them into ``(N, ...)`` arrays."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: str) -> None:
         self.rows: dict[str, list] = {}
+        self.obs_keys, self.info_keys = keys_of(env)
 
     def add(self, action, obs: dict, reward, terminated, truncated, info: dict) -> None:
         row = {"action": action, "reward": reward, "terminated": terminated,
                "truncated": truncated}
-        row.update({f"obs_{k}": obs[k] for k in OBS_KEYS})
-        row.update({f"info_{k}": info[k] for k in INFO_KEYS})
+        row.update({f"obs_{k}": obs[k] for k in self.obs_keys})
+        row.update({f"info_{k}": info[k] for k in self.info_keys})
         for k, v in row.items():
             self.rows.setdefault(k, []).append(np.array(v))
 
@@ -85,7 +102,9 @@ def _batched(obs: dict) -> dict[str, np.ndarray]:
 class Actor:
     """Chooses actions: biased-random, a scripted policy, or a replay of recorded actions."""
 
-    def __init__(self, env_id: str, policy: str, seed: int, replay: np.ndarray | None) -> None:
+    def __init__(self, env_id: str, policy: str, seed: int, replay: np.ndarray | None,
+                 n_actions: int = 0) -> None:
+        self.uniform_over = n_actions if "ublic" in env_id else None
         self.rng = np.random.default_rng(seed)
         self.scripted = None if policy == "random" or replay is not None else make_policy(
             policy, env_id)
@@ -105,15 +124,15 @@ class Actor:
             return next(self.replay)
         if self.scripted is not None:
             return self.scripted.act(obs, emotion if self.scripted.reads_emotion else None)
-        return biased_actions(self.rng, size)
+        return biased_actions(self.rng, size, self.uniform_over)
 
 
 def record_single(env_id: str, population: str, seed: int, policy: str,
                   replay: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """``gym.make`` env: two biased-random episodes (``policy="random"``) or one scripted one."""
     env = gym.make(env_id, population=population)
-    rec = Recorder()
-    actor = Actor(env_id, policy, 1000 + seed, replay)
+    rec = Recorder(env_id)
+    actor = Actor(env_id, policy, 1000 + seed, replay, env.action_space.n)
     for episode in range(2 if policy == "random" else 1):
         obs, info = env.reset(seed=seed if episode == 0 else None)
         rec.add(-1, obs, 0.0, False, False, info)
@@ -133,8 +152,8 @@ def record_vector(env_id: str, population: str, seed: int, policy: str,
     """Batched vector env, 16 envs for 60 steps (with autoresets), as ``run_policy`` drives it."""
     env = gym.make_vec(env_id, num_envs=VECTOR_ENVS, vectorization_mode="vector_entry_point",
                        population=population)
-    rec = Recorder()
-    actor = Actor(env_id, policy, 2000 + seed, replay)
+    rec = Recorder(env_id)
+    actor = Actor(env_id, policy, 2000 + seed, replay, env.single_action_space.n)
     obs, info = env.reset(seed=seed)
     rec.add(np.full(VECTOR_ENVS, -1), obs, np.zeros(VECTOR_ENVS), np.zeros(VECTOR_ENVS, bool),
             np.zeros(VECTOR_ENVS, bool), info)
@@ -154,9 +173,10 @@ def record_pettingzoo(module, seed: int, replay: dict[str, np.ndarray] | None = 
                       ) -> dict[str, np.ndarray]:
     """``module.parallel_env()`` with two learners, two biased-random episodes."""
     env = module.parallel_env()
-    actors = {a: Actor("", "random", 3000 + seed + i, None if replay is None else replay[a])
-              for i, a in enumerate(env.possible_agents)}
-    recs = {a: Recorder() for a in env.possible_agents}
+    name = module.__name__.rsplit(".", 1)[-1]
+    actors = {a: Actor(name, "random", 3000 + seed + i, None if replay is None else replay[a],
+                       env.action_space(a).n) for i, a in enumerate(env.possible_agents)}
+    recs = {a: Recorder(name) for a in env.possible_agents}
     for episode in range(2):
         obs, infos = env.reset(seed=seed if episode == 0 else None)
         for a, rec in recs.items():
@@ -196,7 +216,8 @@ def streams(version: str = "v0") -> dict[str, Recording]:
                 lambda r, e=env_id, q=policy: record_vector(e, "default", 0, q, actions(r)))
     name = module.__name__.rsplit(".", 1)[-1]
     out[f"pettingzoo.{name}.0"] = lambda r: record_pettingzoo(
-        module, 0, None if r is None else {a: r[f"{a}.action"] for a in module.SEATS})
+        module, 0, None if r is None else {a: r[f"{a}.action"]
+                                           for a in module.parallel_env().possible_agents})
     return out
 
 
@@ -248,7 +269,7 @@ def test_trajectory_matches_golden(version, name, goldens):
             np.testing.assert_array_equal(have, want, err_msg=f"{name}/{key}")
 
 
-@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("version", [v for v in VERSIONS if "public" not in v])
 def test_golden_covers_every_outcome(version, goldens):
     """The recorded inputs exercise agreements, walk-aways (both sides) and timeouts."""
     golden = goldens[version]
@@ -279,6 +300,6 @@ def test_v1_is_v0_under_the_v1_rules():
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "--write" or sys.argv[2] not in VERSIONS:
-        sys.exit(f"usage: python tests/test_negotiation_golden.py --write VERSION  (one of "
+        sys.exit(f"usage: python tests/test_golden.py --write VERSION  (one of "
                  f"{', '.join(VERSIONS)}; records that version's file)")
     write(sys.argv[2])
