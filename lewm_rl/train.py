@@ -703,10 +703,12 @@ class Trainer:
     def _save_on_interrupt(self, signum: int) -> None:
         """Saves and prints the resume hint (or, if the models went bad, that nothing was saved)."""
         name = signal.Signals(signum).name
-        self.flush()
+        # The scalars of the unfinished log window travel in the checkpoint (not logged here at an
+        # off-cadence step), so a resumed run logs the same curve as an uninterrupted one.
         try:
             path = self.save()
         except TrainingError as err:
+            self.flush()  # nothing to resume from: what was measured is logged now
             print(f"\n{name} at step {self.step}: {err}", file=sys.stderr)
             return
         print(f"\n{name}: interrupted at step {self.step}: saved {path}; continue with "

@@ -288,6 +288,15 @@ def test_sigterm_saves_and_the_resumed_run_ends_as_the_uninterrupted_one(tmp_pat
     b = json.loads((stopped / "results.json").read_text())
     assert b["step"] == 320 and a == b
 
+    def curve(run: Path, tag: str) -> list[tuple[int, float]]:
+        acc = EventAccumulator(str(run))
+        acc.Reload()
+        return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+    # the whole learning curve, not only its end: each evaluation once, at the same values
+    for tag in ("eval/episode_return", "train/episode_return", "world_model/loss"):
+        assert curve(stopped, tag) == curve(whole, tag), tag
+
 
 def test_resume_keeps_scalars_at_the_checkpoint_step_and_removes_stale_temporaries(tmp_path):
     run = tmp_path / "run"
