@@ -305,7 +305,8 @@ def verdicts(report: dict) -> list[str]:
             bd, bp = report["budgets"][dreamer], report["budgets"]["ppo"]
             r = ratio_interval([bd if x is None else x for x in runs_d],
                                [bp if x is None else x for x in runs_p])
-            met = r["high"] <= 0.1 and any(x is not None for x in runs_d)
+            # a median run that never reached it is only a lower bound: never "met"
+            met = r["high"] <= 0.1 and not models[dreamer]["steps_to_greedy"]["censored"]
             out.append(f"- {env}: {dreamer} reaches the scripted greedy in at most a tenth of "
                        f"PPO's env steps: **{'met' if met else 'missed'}** (ratio of medians "
                        f"{r['ratio']:.3f} [{r['low']:.3f}, {r['high']:.3f}]; runs that never "

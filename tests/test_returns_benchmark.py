@@ -100,3 +100,19 @@ def test_report_only_reports_the_finished_cells_and_trains_nothing(tmp_path, mon
     assert models["ppo"]["steps_to_greedy_runs"] == [50_000.0]  # 9.0 is above any greedy
     assert sorted(p.name for p in (tmp_path / "grid").iterdir()) == [done.name]  # none trained
     assert "1 of 4 runs finished" in (tmp_path / "results" / "returns.md").read_text()
+
+
+def test_a_censored_dreamer_median_never_meets_the_target():
+    from benchmarks.returns import censored_median, verdicts
+
+    def report(dreamer_runs):
+        return {"budgets": {"lewm-dreamer": 12_000, "ppo": 300_000}, "envs": {"E": {"models": {
+            "lewm-dreamer": {"steps_to_greedy_runs": dreamer_runs,
+                             "steps_to_greedy": censored_median(dreamer_runs, 12_000)},
+            "ppo": {"steps_to_greedy_runs": [175_000.0] * 3}}}}}
+
+    # one run of three reached it: the median run did not, and 12k/175k < 0.1 is a lower bound
+    (line,) = [v for v in verdicts(report([6_000.0, None, None])) if "tenth" in v]
+    assert "**missed**" in line
+    (line,) = [v for v in verdicts(report([6_000.0, 8_000.0, None])) if "tenth" in v]
+    assert "**met**" in line
