@@ -10,6 +10,19 @@ import numpy as np
 from lewm_rl.envs._checks import check_discrete_action
 
 
+def first_row(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Row 0 of a core's batched observation or info (``B = 1``), as the single-env views return
+    it: a scalar entry becomes a Python ``int`` (integer dtype) or ``float``, an array stays an
+    array (a view of the row)."""
+    out: dict[str, Any] = {}
+    for k, v in batch.items():
+        row = v[0]
+        if np.ndim(row) == 0:
+            row = int(row) if np.issubdtype(np.asarray(row).dtype, np.integer) else float(row)
+        out[k] = row
+    return out
+
+
 class CoreEnv(gym.Env):
     """Reset, step and render over a batched core with ``B = 1``.
 

@@ -16,7 +16,7 @@ from lewm_rl.envs._checks import (
     check_render_mode,
     named_kwargs,
 )
-from lewm_rl.envs._single import CoreEnv
+from lewm_rl.envs._single import CoreEnv, first_row
 from lewm_rl.envs._vector import CoreVectorEnv
 
 
@@ -290,16 +290,10 @@ class SocialNegotiationEnv(CoreEnv):
         self._transcript: list[str] = []
 
     def _obs(self) -> dict[str, np.ndarray]:
-        o = self.core.observation(0)
-        return {"task": o["task"][0], "partner_act": int(o["partner_act"][0]),
-                "expression": o["expression"][0], "tone": int(o["tone"][0])}
+        return first_row(self.core.observation(0))
 
     def _info(self) -> dict[str, Any]:
-        i = self.core.info(0)
-        return {"emotion": int(i["emotion"][0]),
-                "emotion_annotated": int(i["emotion_annotated"][0]),
-                "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
-                "deal_outcome": int(i["deal_outcome"][0])}
+        return first_row(self.core.info(0))
 
     def _transcript_start(self) -> list[str]:
         return [

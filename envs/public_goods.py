@@ -16,7 +16,7 @@ from lewm_rl.envs._checks import (
     check_render_mode,
     named_kwargs,
 )
-from lewm_rl.envs._single import CoreEnv
+from lewm_rl.envs._single import CoreEnv, first_row
 from lewm_rl.envs._vector import CoreVectorEnv
 
 
@@ -255,12 +255,10 @@ class PublicGoodsEnv(CoreEnv):
         self._transcript: list[str] = []
 
     def _obs(self) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.core.observation(0).items()}
+        return first_row(self.core.observation(0))
 
     def _info(self) -> dict[str, Any]:
-        i = self.core.info(0)
-        return {"emotion": i["emotion"][0], "emotion_annotated": i["emotion_annotated"][0],
-                "affect": i["affect"][0], "payoff": float(i["payoff"][0])}
+        return first_row(self.core.info(0))
 
     def _transcript_start(self) -> list[str]:
         looks = ", ".join(f"P{s} {A.EMOTIONS[int(self.core.emotion[0, s])]}"

@@ -40,6 +40,7 @@ from lewm_rl.envs import affect as A
 from lewm_rl.envs import public_goods_core as C
 from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
+from lewm_rl.envs._single import first_row
 from lewm_rl.envs.public_goods import public_goods_observation_space, render_group, transcript_line
 
 
@@ -135,12 +136,10 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
         return C.action_structure(self.n_players)
 
     def _obs(self, seat: int) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.core.observation(seat).items()}
+        return first_row(self.core.observation(seat))
 
     def _info(self, seat: int) -> dict[str, Any]:
-        i = self.core.info(seat)
-        return {"emotion": i["emotion"][0], "emotion_annotated": i["emotion_annotated"][0],
-                "affect": i["affect"][0], "payoff": float(i["payoff"][0])}
+        return first_row(self.core.info(seat))
 
     def _transcript_step(self, before: None) -> list[str]:
         return [transcript_line(self.core, 0, viewer=self._view)]

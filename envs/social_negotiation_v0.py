@@ -31,6 +31,7 @@ from lewm_rl.envs import affect as A
 from lewm_rl.envs import negotiation_core as C
 from lewm_rl.envs._checks import check_influence, check_render_mode, named_kwargs
 from lewm_rl.envs._parallel import CoreParallelEnv, aec_constructors
+from lewm_rl.envs._single import first_row
 from lewm_rl.envs.negotiation import (
     deal_header,
     negotiation_observation_space,
@@ -126,16 +127,10 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         return C.ACTION_STRUCTURE
 
     def _obs(self, seat: int) -> dict[str, Any]:
-        o = self.core.observation(seat)
-        return {"task": o["task"][0], "partner_act": int(o["partner_act"][0]),
-                "expression": o["expression"][0], "tone": int(o["tone"][0])}
+        return first_row(self.core.observation(seat))
 
     def _info(self, seat: int) -> dict[str, Any]:
-        i = self.core.info(seat)
-        return {"emotion": int(i["emotion"][0]),
-                "emotion_annotated": int(i["emotion_annotated"][0]),
-                "affect": i["affect"][0], "partner_act": int(i["partner_act"][0]),
-                "deal_outcome": int(i["deal_outcome"][0])}
+        return first_row(self.core.info(seat))
 
     def _transcript_start(self) -> list[str]:
         return ["new episode", deal_header(self.core, 0, learner=self._view)]
