@@ -277,6 +277,19 @@ _EVENT_IMPULSE = np.stack([np.zeros(3), np.zeros(3), np.zeros(3), WALK_IMPULSE, 
 walking away, or holding the turn; nothing for an accept (the deal's outcome is felt apart)."""
 
 
+class _Step:
+    """What the phases of one :meth:`NegotiationCore.step` share: the rows stepped (a slice when
+    every row is, so reads are views), this step's draws and goals, and the moves made so far
+    (``open_`` and ``agreed`` start as scalars and become ``(R,)`` after the first move)."""
+
+    __slots__ = ("rows", "idx", "u", "progress", "time_arousal", "asp", "res", "goal", "open_",
+                 "agreed", "codes", "tones", "taken", "standing_before")
+
+    def __init__(self, *values) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+
 class NegotiationCore:
     """``B`` independent two-seat negotiation tables, stepped together.
 
@@ -543,9 +556,27 @@ class NegotiationCore:
             if restart:
                 raise ValueError(f"restart has {len(restart)} generators for 0 done rows")
             rows, idx = slice(None), self._rows
+        st = self._begin_step(rows, idx)
+        self._learner_moves(st, actions)
+        self._character_moves(st)
+        impulse = self._learner_appraisals(st)
+        reward, nxt = self._resolve_deals(st, impulse)
+        if restarting is not None:  # every row is live again: new episodes begin with new deals
+            self._begin_episodes(restarting, nxt)
+        elif nxt is not None and nxt.size:
+            self._start_deal(nxt)
+            self.emotion[nxt] = A.categorize(self.affect[nxt])
+            self._emit_cues(rows, idx)
+        else:
+            self._emit_cues(rows, idx)
+        return reward
+
+    # -- the phases of a step (step() runs them in order) -----------------------------------------
+    def _begin_step(self, rows: np.ndarray | slice, idx: np.ndarray) -> _Step:
+        """Advances the clocks of the stepped rows; what the phases share."""
         # Through a slice, reads are views: each value read below is used before the state it
         # views is written, or copied.
-        R = idx.size
+        R, S = idx.size, self.num_seats
         self.t[rows] += 1
         u = self._u[idx, self.t[rows]]  # (R, S, slots) this step's uniform draws
         progress = self.round[rows] / (self.round_limit - 1)
@@ -559,7 +590,12 @@ class NegotiationCore:
         tones = np.zeros((R, S), dtype=np.int64)  # TONE_NEUTRAL (characters' tones: _emit_cues)
         taken = np.empty((R, S), dtype=np.int64)  # flat actions taken, for the transcript
         standing_before = self.standing[rows].copy()
+        return _Step(rows, idx, u, progress, time_arousal, asp, res, goal, open_, agreed, codes,
+                     tones, taken, standing_before)
 
+    def _learner_moves(self, st: _Step, actions: np.ndarray) -> None:
+        rows, standing_before = st.rows, st.standing_before
+        codes, tones, taken, open_, agreed = st.codes, st.tones, st.taken, st.open_, st.agreed
         # Phase 1: learner seats, simultaneously, against the state they observed.
         for s in self._learner_seats:
             o = 1 - s
@@ -573,7 +609,12 @@ class NegotiationCore:
             tones[:, s] = _ACTION_TONE[a]
             taken[:, s] = a
             open_ = open_ & _KEEPS_OPEN[code]
+        st.open_, st.agreed = open_, agreed
 
+    def _character_moves(self, st: _Step) -> None:
+        rows, idx, u, goal, progress = st.rows, st.idx, st.u, st.goal, st.progress
+        asp, res, time_arousal = st.asp, st.res, st.time_arousal
+        codes, tones, taken, open_, agreed = st.codes, st.tones, st.taken, st.open_, st.agreed
         # Phase 2: characters appraise what the learners did, then act on their new emotion.
         for s in self._character_seats:
             o = 1 - s
@@ -622,7 +663,14 @@ class NegotiationCore:
             codes[:, s] = code
             taken[:, s] = np.where(counter, _COUNTER_ACTION[s][choice], _ACTION_OF_CODE[code])
             open_ = open_ & _KEEPS_OPEN[code]
+        st.open_, st.agreed = open_, agreed
 
+    def _learner_appraisals(self, st: _Step) -> np.ndarray:
+        """``(R, S, 3)`` impulses: the feeling learners' appraisals of this step (zeros for the
+        other seats), to which the deal's end adds."""
+        rows, idx, codes, tones, goal = st.rows, st.idx, st.codes, st.tones, st.goal
+        time_arousal = st.time_arousal
+        R, S = codes.shape
         # Phase 3: learner seats with feelings appraise the others' acts of this step.
         impulse = np.zeros((R, S, 3))  # what the deal's end adds, and learners' appraisals
         for s in self._feeling_learners:
@@ -630,7 +678,15 @@ class NegotiationCore:
             imp, _, _ = self._appraise(rows, idx, s, codes[:, o], tones[:, o], goal[:, s])
             imp[:, 1] += time_arousal
             impulse[:, s] = imp
+        return impulse
 
+    def _resolve_deals(self, st: _Step, impulse: np.ndarray) -> tuple[np.ndarray,
+                                                                       np.ndarray | None]:
+        """Closes deals, updates feelings and the book-keeping; returns the ``(B, S)`` rewards and
+        the rows whose next deal starts (``None`` if no deal ended)."""
+        B, S = self.B, self.num_seats
+        rows, idx, codes, tones, taken = st.rows, st.idx, st.codes, st.tones, st.taken
+        open_, agreed = st.open_, st.agreed
         # Deal resolution. The first accept or walk-away closes the deal (open_ is False after
         # it): a closed deal is an agreement or else a walk-away.
         next_round = self.round[rows] + 1
@@ -686,15 +742,7 @@ class NegotiationCore:
             self.outcome[rows] = ONGOING
             self.round[rows] = next_round
             nxt = None
-        if restarting is not None:  # every row is live again: new episodes begin with new deals
-            self._begin_episodes(restarting, nxt)
-        elif nxt is not None and nxt.size:
-            self._start_deal(nxt)
-            self.emotion[nxt] = A.categorize(self.affect[nxt])
-            self._emit_cues(rows, idx)
-        else:
-            self._emit_cues(rows, idx)
-        return reward
+        return reward, nxt
 
     def _begin_episodes(self, restarting: np.ndarray, nxt: np.ndarray | None) -> None:
         """After a step with ``restart``: starts the deals of the new episodes in ``restarting``
