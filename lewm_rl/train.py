@@ -1158,7 +1158,7 @@ def train(config: TrainConfig) -> dict[str, float]:
     if not cfg_path.exists():
         cfg_path.write_text(json.dumps(config_to_dict(config), indent=2))
     if config.agent != "dreamer":
-        from lewm_rl.agents import sb3  # the only place SB3 is imported
+        from lewm_rl.agents import sb3  # SB3 agents train in agents/sb3/runner.py
 
         return sb3.run(config, run_dir)
     return Trainer(config, run_dir).run()
