@@ -12,6 +12,9 @@ checkpoint:
 * **model exploitation**: what the world model expects the actor's mode policy to earn from each
   evaluation episode's first observation (``imagined_return``) beside what it really earns, on
   ``--episodes`` evaluation episodes;
+* **where**: on the final policy's own moves in those real episodes, by kind (offer, accept, walk
+  away), how often it makes them, the reward the world model predicted for each from the belief
+  it was chosen in, and the reward it earned;
 * the world model's reward error on the steps that pay and its recall of episode ends;
 * the critic's error against the imagined lambda-returns and the actor's entropy over training.
 
@@ -108,9 +111,34 @@ def cells(cfg: DiagnosisConfig) -> list[tuple[str, Cell]]:
     return out
 
 
+MOVE_KINDS = ("offer", "accept", "walk")
+
+
+def move_kind(actions: np.ndarray) -> np.ndarray:
+    """The negotiation's flat actions as indices into ``MOVE_KINDS``."""
+    from lewm_rl.envs import negotiation_core as C
+
+    a = np.asarray(actions)
+    return np.where(a == C.ACCEPT, 1, np.where(a == C.WALK_AWAY, 2, 0))
+
+
+def moves_by_kind(actions: np.ndarray, predicted: np.ndarray, earned: np.ndarray
+                  ) -> dict[str, dict[str, float]]:
+    """Per kind of move: its share of the moves, the mean reward predicted for it and the mean
+    reward it earned (kinds never made are left out)."""
+    kind = move_kind(actions)
+    out = {}
+    for i, name in enumerate(MOVE_KINDS):
+        mask = kind == i
+        if mask.any():
+            out[name] = {"share": float(mask.mean()), "predicted": float(predicted[mask].mean()),
+                         "earned": float(earned[mask].mean())}
+    return out
+
+
 def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
     """Real and imagined returns of the run's final mode policy on ``episodes`` evaluation
-    episodes (default partners)."""
+    episodes (default partners), and its moves by kind (:func:`moves_by_kind`)."""
     import torch
 
     from lewm_rl.runs import load_run
@@ -121,11 +149,13 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
     played = play_episodes(run.learners, run.config.env,
                            {"population": run.config.population,
                             "annotation_noise": run.config.annotation_noise}, episodes,
-                           filter_cues=run.config.filter_cues)
+                           filter_cues=run.config.filter_cues, one_step=True)
     real, imagined = played["returns"], played["imagined_returns"]
     return {"real": float(real.mean()), "imagined": float(imagined.mean()),
             "gap": float((imagined - real).mean()),
-            "corr": float(np.corrcoef(real, imagined)[0, 1])}
+            "corr": float(np.corrcoef(real, imagined)[0, 1]),
+            "moves": moves_by_kind(played["step_actions"], played["step_reward_predicted"],
+                                   played["step_reward"])}
 
 
 TAGS = {"entropy": "actor/entropy", "critic_error": "critic/error",
@@ -218,6 +248,16 @@ def markdown(report: dict) -> str:
         lines += ["", f"Reading: {which} (gap {min(gaps):+.2f} to {max(gaps):+.2f}){blind_to}. "
                   f"Real return by recipe, mean over its seeds: {means}; greedy "
                   f"{refs['greedy']:.2f}."]
+    if rows and all("final_moves" in r for r in rows):
+        lines += ["", "Where the model is wrong: the final policy's moves in those real episodes, "
+                  "by kind: share of its moves / reward the world model predicted for the move "
+                  "from the belief it was chosen in / reward the move earned.", "",
+                  "| recipe | seed | " + " | ".join(MOVE_KINDS) + " |",
+                  "|---|---:|" + "---|" * len(MOVE_KINDS)]
+        for r in rows:
+            cells_ = [(f"{m['share']:.0%} / {m['predicted']:.3f} / {m['earned']:.3f}"
+                       if (m := r["final_moves"].get(k)) else "never") for k in MOVE_KINDS]
+            lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(cells_) + " |")
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""

@@ -1001,8 +1001,8 @@ than any episode of the bundled envs (the negotiation's ``n_deals * round_limit`
 
 
 def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
-                  device: str = "cpu", seed: int = EVAL_SEED, filter_cues: bool = False
-                  ) -> dict[str, np.ndarray]:
+                  device: str = "cpu", seed: int = EVAL_SEED, filter_cues: bool = False,
+                  one_step: bool = False) -> dict[str, np.ndarray]:
     """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
 
     The latent is sampled from a generator seeded with ``seed``, so the same weights give the same
@@ -1015,13 +1015,17 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         episodes: ``N``, the number of episodes (and of parallel env copies).
         filter_cues: the learners see the observations with the partners' cues neutralised (as
             they were trained with ``TrainConfig.filter_cues``).
+        one_step: also return, for every live step and seat, the action taken, the reward the
+            world model predicted for it from the belief it was chosen in, and the reward it
+            earned: where on the policy's own moves the model is wrong.
 
     Returns:
         ``returns`` ``(N,)`` (mean over seats); where a learner reads the partners' emotion
         (its posterior, or a blind model's probe) ``emotion_true`` and ``emotion_pred``
         ``(M, P)`` over every live step and seat; for agents that imagine,
         ``imagined_returns`` ``(N,)``: what their world model expected the same policy to earn
-        from each episode's first observation.
+        from each episode's first observation; with ``one_step``, ``step_actions``,
+        ``step_reward_predicted`` and ``step_reward`` ``(M,)``.
     """
     adapter = make_adapter(env_id, episodes, env_kwargs, filter_cues)
     obs, info = adapter.reset(seed=seed)
@@ -1031,7 +1035,10 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     # The imagined returns draw from their own generator: the real episodes are the same with or
     # without them.
     imagination_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    one_step_gen = torch.Generator(device=device).manual_seed(seed + 2)
     carry = {id(ln): None for ln in learners}
+    moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # live (action, predicted, got)
+    pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # this step's, before its rewards
     is_first = np.ones(n, dtype=bool)
     total = np.zeros(n)
     finished = np.zeros(n, dtype=bool)
@@ -1055,11 +1062,20 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
                                          for s in ln.seats])
                 true.append(labels[live])
                 pred.append(read[live])
+            if one_step:  # the reward its model expects for the action it chose, here
+                with torch.no_grad():
+                    traj = ln.wm.imagine(carry[id(ln)][0], lambda f, a=a: a, 1,
+                                         generator=one_step_gen, decode_behaviour=False)
+                predicted = traj.reward[1].cpu().numpy()
             a = a.cpu().numpy()
             for i, s in enumerate(ln.seats):
                 actions[s] = a[i * n:(i + 1) * n]
+                if one_step:
+                    pending.append((s, actions[s], predicted[i * n:(i + 1) * n]))
         obs, reward, term, trunc, info = adapter.step(actions)
         live = ~finished
+        moves += [(a_[live], p_[live], reward[s][live]) for s, a_, p_ in pending]
+        pending.clear()
         total[live] += np.mean([reward[s] for s in seats], 0)[live]
         finished |= term | trunc
         is_first = np.zeros(n, dtype=bool)
@@ -1069,6 +1085,9 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         out["imagined_returns"] = np.concatenate(imagined).mean(0)
     if true:
         out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
+    if one_step:
+        for i, key in enumerate(("step_actions", "step_reward_predicted", "step_reward")):
+            out[key] = np.concatenate([m[i] for m in moves])
     return out
 
 

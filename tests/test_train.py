@@ -441,3 +441,29 @@ def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered(tmp_path):
     assert saved["filter_cues"] is True
     del saved["filter_cues"]  # a run written before the switch existed
     assert T.config_from_dict(saved).filter_cues is False
+
+
+def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_path):
+    import numpy as np
+    import torch
+
+    from lewm_rl import train as T
+
+    cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=2, prefill=16, seq_len=8,
+                                   progress=False, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                   dreamer=T.DreamerConfig(hidden=32)))
+    trainer = T.Trainer(cfg, tmp_path)
+    head = trainer.learners[0].wm.reward_head[-1]
+    with torch.no_grad():  # the model predicts 0.25 for every move
+        head.weight.zero_()
+        head.bias.fill_(0.25)
+    plain = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6)
+    played = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, one_step=True)
+    np.testing.assert_array_equal(played["returns"], plain["returns"])  # the episodes unchanged
+    m = len(played["step_actions"])
+    assert m == len(played["step_reward"]) == len(played["step_reward_predicted"]) > 6
+    np.testing.assert_allclose(played["step_reward_predicted"], 0.25, rtol=1e-6)
+    # every live step once: the rewards add up to the episodes' returns
+    assert played["step_reward"].sum() == pytest.approx(played["returns"].sum(), rel=1e-6)
+    assert played["step_actions"].min() >= 0 and played["step_actions"].max() < 98
