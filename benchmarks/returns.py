@@ -85,6 +85,9 @@ class ReturnsConfig:
     """Where the runs go (not committed; a finished cell is not run again)."""
     quick: bool = False
     """Smoke run: 1 seed, 2k steps for every arm, results written to returns_quick.*"""
+    out: str = "returns"
+    """Name of the result files, ``benchmarks/results/{out}.{md,json,png}`` (``_quick`` is added
+    with --quick); the suite's report reads ``returns``."""
     report_only: bool = False
     """Train nothing: write the report from the cells that have finished (each row names how
     many runs it holds), e.g. while the grid is still running or after it was stopped."""
@@ -171,7 +174,7 @@ def main(cfg: ReturnsConfig) -> dict:
             print(f"{len(failed)} cells failed; rerun the command to retry them", file=sys.stderr)
     report = {"command": command_line("benchmarks.returns", cfg,
                                       ("envs", "arms", "seeds", "steps", "model_free_steps",
-                                       "evaluations", "eval_episodes")),
+                                       "evaluations", "eval_episodes", "out")),
               "finished": sum(cell_result(root, c) is not None for c in cells),
               "cells": len(cells),
               "machine": machine(), "seeds": seeds, "envs": {},
@@ -206,12 +209,12 @@ def main(cfg: ReturnsConfig) -> dict:
             rows[arm] = row
         report["envs"][env] = {"references": refs, "models": rows,
                                "emotion_value": value_of_cues(rows, refs["default"]["random"])}
-    suffix = "_quick" if cfg.quick else ""
+    name = cfg.out + ("_quick" if cfg.quick else "")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"returns{suffix}.json").write_text(json.dumps(report, indent=2))
-    plot(report, RESULTS / f"returns{suffix}.png")
-    md = render(report, f"returns{suffix}.png")
-    (RESULTS / f"returns{suffix}.md").write_text(md)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    plot(report, RESULTS / f"{name}.png")
+    md = render(report, f"{name}.png")
+    (RESULTS / f"{name}.md").write_text(md)
     print(md)
     return report
 

@@ -83,7 +83,7 @@ def test_report_only_reports_the_finished_cells_and_trains_nothing(tmp_path, mon
     monkeypatch.setattr(R, "RESULTS", tmp_path / "results")
     cfg = ReturnsConfig(envs=("SocialNegotiation-v1",), arms=("ppo", "lewm-dreamer"), seeds=2,
                         eval_episodes=4, evaluations=12, root=str(tmp_path / "grid"),
-                        report_only=True)
+                        report_only=True, out="returns_v1")
     done = R.cell(cfg, "SocialNegotiation-v1", "ppo", 0)
     run = tmp_path / "grid" / done.name
     run.mkdir(parents=True)
@@ -99,7 +99,10 @@ def test_report_only_reports_the_finished_cells_and_trains_nothing(tmp_path, mon
     assert models["ppo"]["runs"] == 1 and models["lewm-dreamer"]["runs"] == 0
     assert models["ppo"]["steps_to_greedy_runs"] == [50_000.0]  # 9.0 is above any greedy
     assert sorted(p.name for p in (tmp_path / "grid").iterdir()) == [done.name]  # none trained
-    assert "1 of 4 runs finished" in (tmp_path / "results" / "returns.md").read_text()
+    md = (tmp_path / "results" / "returns_v1.md").read_text()
+    assert "1 of 4 runs finished" in md and "--out returns_v1" in report["command"]
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
+        "returns_v1.json", "returns_v1.md", "returns_v1.png"]
 
 
 def test_a_censored_dreamer_median_never_meets_the_target():
