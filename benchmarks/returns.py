@@ -310,10 +310,13 @@ def verdicts(report: dict) -> list[str]:
                                [bp if x is None else x for x in runs_p])
             # a median run that never reached it is only a lower bound: never "met"
             met = r["high"] <= 0.1 and not models[dreamer]["steps_to_greedy"]["censored"]
+            censored = models[dreamer]["steps_to_greedy"]["censored"]
+            why = (f"; {dreamer}'s median run never reached it within its "
+                   f"{bd:,} steps, so the ratio is only a lower bound" if censored else "")
             out.append(f"- {env}: {dreamer} reaches the scripted greedy in at most a tenth of "
                        f"PPO's env steps: **{'met' if met else 'missed'}** (ratio of medians "
                        f"{r['ratio']:.3f} [{r['low']:.3f}, {r['high']:.3f}]; runs that never "
-                       "reach it count at their budget).")
+                       f"reach it count at their budget{why}).")
         lewm = models.get("lewm-dreamer", {}).get("populations", {}).get("default")
         blind = models.get("blind-dreamer", {}).get("populations", {}).get("default")
         if lewm and blind:
