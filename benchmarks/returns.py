@@ -237,6 +237,23 @@ def value_of_cues(rows: dict[str, dict], random: float) -> dict[str, dict[str, f
     return out
 
 
+CURVE_STEPS = (12_000, 25_000, 50_000, 100_000, 200_000, 300_000)
+"""Env steps of the equal-interactions table (the Dreamer budget, then PPO's curve)."""
+
+
+def value_at(curves: list[dict[str, list[float]]], step: int) -> float | None:
+    """Mean over runs of the last evaluation at or before ``step``, from runs that were evaluated
+    within 5 % of it (so a run's final value is not carried past its budget); ``None`` if no run
+    was."""
+    vals = []
+    for c in curves:
+        st, v = np.asarray(c["steps"], float), np.asarray(c["values"], float)
+        ok = np.flatnonzero(st <= step)
+        if len(ok) and st[ok[-1]] >= 0.95 * step:
+            vals.append(v[ok[-1]])
+    return float(np.mean(vals)) if vals else None
+
+
 def normalised(x: float, refs: dict[str, float]) -> float:
     """Score with random = 0 and oracle = 1."""
     return (x - refs["random"]) / max(refs["oracle"] - refs["random"], 1e-9)
@@ -284,6 +301,16 @@ def render(report: dict, png: str) -> str:
             lines += ["", f"Env steps to the scripted greedy's return ({greedy:.3f}, default "
                       "partners):", "", "| agent | median [95 % CI] |", "|---|---|"]
             lines += [f"| {a} | {_steps(x)} |" for a, x in reach.items()]
+        at = {a: [value_at(r["curves"], n) for n in CURVE_STEPS] for a, r in
+              data["models"].items() if r["curves"]}
+        if at:
+            lines += ["", "Return at equal env steps (default partners, mean over runs of the "
+                      "evaluation at that step; blank where a run's budget or first evaluation "
+                      "does not reach it):", "",
+                      "| agent | " + " | ".join(f"{n:,}" for n in CURVE_STEPS) + " |",
+                      "|---|" + "---:|" * len(CURVE_STEPS)]
+            lines += [f"| {a} | " + " | ".join("" if x is None else f"{x:.3f}" for x in xs)
+                      + " |" for a, xs in at.items()]
         if data.get("emotion_value"):
             lines += ["", "Value of emotional information in returns, (R - R_filtered) / (R - "
                       "R_random), default partners (95 % bootstrap over runs):", "",

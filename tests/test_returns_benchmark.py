@@ -119,3 +119,15 @@ def test_a_censored_dreamer_median_never_meets_the_target():
     assert "**missed**" in line
     (line,) = [v for v in verdicts(report([6_000.0, 8_000.0, None])) if "tenth" in v]
     assert "**met**" in line
+
+
+def test_value_at_takes_the_evaluation_at_that_step_and_never_carries_a_run_past_its_budget():
+    from benchmarks.returns import value_at
+
+    ppo = {"steps": [25_000, 50_000], "values": [1.0, 2.0]}
+    dreamer = {"steps": [6_000, 12_000], "values": [0.5, 1.5]}
+    assert value_at([ppo], 50_000) == 2.0 and value_at([ppo], 25_000) == 1.0
+    assert value_at([ppo], 12_000) is None  # not evaluated yet
+    assert value_at([dreamer], 12_000) == 1.5
+    assert value_at([dreamer], 25_000) is None  # its budget ended at 12k
+    assert value_at([ppo, {"steps": [25_000], "values": [3.0]}], 25_000) == 2.0
