@@ -349,10 +349,12 @@ def verdicts(report: dict) -> list[str]:
         if lewm and blind:
             apart = lewm["low"] > blind["high"] or blind["low"] > lewm["high"]
             lead = "LEWM" if lewm["iqm"] >= blind["iqm"] else "blind"
+            runs = min(len(lewm["values"]), len(blind["values"]))
+            spread = (f"intervals {'apart' if apart else 'overlapping'}" if runs >= 2 else
+                      "one run on a side: no interval, no verdict")
             out.append(f"- {env}: LEWM {lewm['iqm']:.3f} [{lewm['low']:.3f}, {lewm['high']:.3f}]"
                        f" against blind {blind['iqm']:.3f} [{blind['low']:.3f}, "
-                       f"{blind['high']:.3f}]: {lead} ahead, intervals "
-                       f"{'apart' if apart else 'overlapping'}.")
+                       f"{blind['high']:.3f}]: {lead} ahead, {spread}.")
     return out + [""]
 
 

@@ -131,3 +131,16 @@ def test_value_at_takes_the_evaluation_at_that_step_and_never_carries_a_run_past
     assert value_at([dreamer], 12_000) == 1.5
     assert value_at([dreamer], 25_000) is None  # its budget ended at 12k
     assert value_at([ppo, {"steps": [25_000], "values": [3.0]}], 25_000) == 2.0
+
+
+def test_one_run_a_side_gives_no_verdict_on_lewm_against_blind():
+    from benchmarks.returns import verdicts
+
+    def pops(values):
+        return {"populations": {"default": {"iqm": values[0], "low": values[0],
+                                            "high": values[0], "values": values}}}
+
+    report = {"budgets": {}, "envs": {"E": {"models": {"lewm-dreamer": pops([2.0]),
+                                                       "blind-dreamer": pops([1.0, 1.0])}}}}
+    (line,) = [v for v in verdicts(report) if "against blind" in v]
+    assert "no verdict" in line and "apart" not in line
