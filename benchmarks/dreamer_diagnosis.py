@@ -70,6 +70,11 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
     "earlier+h5": ("the earlier agent imagining 5 steps instead of 15 (short model rollouts from "
                    "real states, as MBPO, so that the model's errors compound less)",
                    EARLIER_WM, {**EARLIER_AGENT, "horizon": 5}),
+    "earlier+pessimism": ("the earlier agent with five reward heads, each trained on its own "
+                          "bootstrap resample, and the actor-critic learning from the imagined "
+                          "reward minus one standard deviation of the heads (MOPO's penalty)",
+                          {**EARLIER_WM, "reward_heads": 5},
+                          {**EARLIER_AGENT, "pessimism": 1.0}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
 
@@ -96,6 +101,8 @@ class DiagnosisConfig:
     """Cells in parallel."""
     root: str = GRID_ROOT
     """Where the runs go (not committed)."""
+    out: str = str(RESULTS)
+    """Folder of the report (report.md, results.json, curves.png)."""
 
 
 def cells(cfg: DiagnosisConfig) -> list[tuple[str, Cell]]:
@@ -160,7 +167,7 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
 
 TAGS = {"entropy": "actor/entropy", "critic_error": "critic/error",
         "reward_error_paid": "world_model/reward_error_paid",
-        "end_recall": "world_model/end_recall"}
+        "end_recall": "world_model/end_recall", "reward_std": "imag/reward_std"}
 
 
 def _last(root: Path, cell: Cell, tag: str) -> float:
@@ -192,13 +199,14 @@ def main(cfg: DiagnosisConfig) -> dict:
               flush=True)
     report = {"command": command_line("benchmarks.dreamer_diagnosis", cfg,
                                       ("env", "recipes", "seeds", "one_seed", "steps",
-                                       "episodes")),
+                                       "episodes", "out")),
               "machine": machine(), "config": dataclasses.asdict(cfg),
               "references": refs, "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "results.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / "report.md").write_text(markdown(report))
-    plot(report, RESULTS / "curves.png")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    plot(report, out / "curves.png")
     print(markdown(report))
     return report
 
@@ -223,15 +231,15 @@ def markdown(report: dict) -> str:
         f"{refs['greedy']:.3f}, oracle {refs['oracle']:.3f}.",
         "",
         "| recipe | seed | eval | real | imagined | gap | corr | reward error (paying steps) "
-        "| end recall | critic error | actor entropy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| end recall | critic error | actor entropy | reward heads' spread |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['recipe']} | {r['seed']} | {r['return'][-1]:.3f} | {r['final_real']:.3f} | "
             f"{r['final_imagined']:.3f} | {r['final_gap']:+.3f} | {r['final_corr']:.2f} | "
             f"{r['reward_error_paid']:.3f} | {r['end_recall']:.2f} | {r['critic_error']:.3f} | "
-            f"{r['entropy']:.2f} |")
+            f"{r['entropy']:.2f} | {_spread(r)} |")
     rows = report["rows"]
     if rows:
         gaps = [r["final_gap"] for r in rows]
@@ -263,6 +271,13 @@ def markdown(report: dict) -> str:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
         lines.append(f"- `{name}`{one}: {RECIPES[name][0]}.")
     return "\n".join(lines) + "\n"
+
+
+def _spread(row: dict) -> str:
+    """The imagined reward heads' standard deviation, '-' where the run has one head (or was
+    logged before the spread was)."""
+    value = row.get("reward_std", float("nan"))
+    return "-" if not np.isfinite(value) or value == 0 else f"{value:.3f}"
 
 
 def plot(report: dict, path: Path) -> None:

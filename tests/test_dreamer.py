@@ -132,3 +132,39 @@ def test_heads_start_neutral_and_the_structured_actor_uniform():
 def test_bad_recipe_fields_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         DreamerConfig(**{field: value})
+
+
+def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
+    from types import SimpleNamespace
+
+    class Ensemble(StubWorldModel):
+        config = SimpleNamespace(reward_heads=3)
+
+        def imagine(self, start, policy, horizon, intervention=None, generator=None,
+                    decode_behaviour=True):
+            traj = super().imagine(start, policy, horizon)
+            traj.reward_std = torch.full_like(traj.reward, 0.25)
+            return traj
+
+    class Single(Ensemble):
+        config = SimpleNamespace(reward_heads=1)
+
+    reward = torch.tensor([0.0, 1.0, 0.0, 2.0])  # index 0 unused
+    cont = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    start = State(torch.zeros(5, 1), torch.zeros(5, 1, 1), torch.zeros(5, 0, 7))
+    for pessimism in (0.0, 2.0):
+        agent = DreamerAgent(Ensemble(reward, cont),
+                             DreamerConfig(horizon=3, gamma=1.0, lambda_=1.0, pessimism=pessimism))
+        for net in (agent.slow_critic, agent.critic):
+            for p in net.parameters():
+                torch.nn.init.zeros_(p)  # values are 0: returns are reward sums
+        metrics = agent.update(start)
+        penalty = pessimism * 0.25
+        # R_0 = (r_1 - penalty) + c_1 (r_2 - penalty); c_2 = 0 ends it before r_3
+        assert metrics["imag/return"] == pytest.approx(1.0 + 0.0 - 2 * penalty)
+        assert metrics["imag/reward"] == pytest.approx((1.0 + 0.0 + 2.0) / 3 - penalty)
+        assert metrics["imag/reward_std"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="reward_heads"):
+        DreamerAgent(Single(reward, cont), DreamerConfig(pessimism=1.0))
+    with pytest.raises(ValueError, match="pessimism"):
+        DreamerConfig(pessimism=-0.5)

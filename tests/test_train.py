@@ -467,3 +467,24 @@ def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_p
     # every live step once: the rewards add up to the episodes' returns
     assert played["step_reward"].sum() == pytest.approx(played["returns"].sum(), rel=1e-6)
     assert played["step_actions"].min() >= 0 and played["step_actions"].max() < 98
+
+
+def test_pessimism_needs_a_reward_ensemble_and_trains_with_one(tmp_path):
+    from lewm_rl.agents.dreamer import DreamerConfig
+    from lewm_rl.train import TrainConfig
+    from lewm_rl.world_models import WorldModelConfig
+
+    with pytest.raises(ValueError, match="--wm.reward-heads"):
+        TrainConfig(dreamer=DreamerConfig(pessimism=1.0)).validate()
+    TrainConfig(dreamer=DreamerConfig(pessimism=1.0),
+                wm=WorldModelConfig(reward_heads=3)).validate()
+    run = tmp_path / "run"
+    train("--run-dir", str(run), *TINY, "--wm.reward-heads", "3", "--dreamer.pessimism", "1.0")
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["wm"]["reward_heads"] == 3 and saved["dreamer"]["pessimism"] == 1.0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    spread = [e.value for e in acc.Scalars("imag/reward_std")]
+    assert spread and all(v > 0 for v in spread)

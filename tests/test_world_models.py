@@ -223,6 +223,57 @@ def test_two_hot_reward_head_starts_at_zero_and_learns_a_constant():
     torch.testing.assert_close(wm.reward(feats), torch.full((10,), 0.7), atol=0.02, rtol=0)
 
 
+@pytest.mark.parametrize("reward_head", ["mse", "twohot"])
+def test_reward_ensemble_mean_spread_and_bootstrap_loss(negotiation_batch, reward_head):
+    one = build("lewm", dataclasses.replace(SMALL, reward_head=reward_head))
+    three = build("lewm", dataclasses.replace(SMALL, reward_head=reward_head, reward_heads=3))
+    # the extra heads are built last: every other weight initialises as with one head
+    extra = {k for k in three.state_dict() if k.startswith("reward_ensemble.")}
+    assert extra and len(three.reward_ensemble) == 2
+    for k, v in one.state_dict().items():
+        torch.testing.assert_close(three.state_dict()[k], v, rtol=0, atol=0)
+    feats = torch.randn(6, SMALL.deter + SMALL.stoch * SMALL.classes)
+    heads = torch.stack([three._reward_heads(feats)[i] for i in range(3)])
+    if reward_head == "mse":
+        assert float((heads[0] - heads[1]).abs().max()) > 1e-4  # independently initialised
+    mean, std = three.reward_spread(feats)
+    torch.testing.assert_close(mean, heads.mean(0))
+    torch.testing.assert_close(three.reward(feats), heads.mean(0))
+    torch.testing.assert_close(std, heads.std(0))
+    m1, s1 = one.reward_spread(feats)
+    torch.testing.assert_close(m1, one.reward(feats))
+    assert float(s1.abs().max()) == 0.0
+    # each head's loss weighted by its own Poisson(1) draw per step
+    target = torch.rand(6)
+    gen = torch.Generator().manual_seed(3)
+    got = three.reward_loss(feats, target, gen)
+    weight = torch.poisson(torch.ones(3, 6), generator=torch.Generator().manual_seed(3))
+    per_head = []
+    for head in (three.reward_head, *three.reward_ensemble):
+        out = head(feats)
+        per_head.append(three.twohot.loss(out, target) if three.twohot
+                        else (out.squeeze(-1) - target) ** 2)
+    torch.testing.assert_close(got, (weight * torch.stack(per_head)).mean(0))
+    assert not torch.equal(weight[0], weight[1])  # the heads see different resamples
+    # imagination reports the spread, and one head reports none
+    start = three.initial(4)
+    traj = three.imagine(start, lambda f: torch.zeros(len(f), dtype=torch.long), 3)
+    assert traj.reward_std.shape == traj.reward.shape == (4, 4)
+    if reward_head == "mse":
+        assert float(traj.reward_std[1:].min()) > 0
+    traj1 = one.imagine(one.initial(4), lambda f: torch.zeros(len(f), dtype=torch.long), 3)
+    assert float(traj1.reward_std.abs().max()) == 0.0
+    # the ensemble trains: a fit step moves every head's output layer
+    opt = make_optimizer(three)
+    before = [head[-1].weight.detach().clone() for head in three.reward_ensemble]
+    metrics, _ = fit_step(three, opt, negotiation_batch)
+    assert metrics["world_model/skipped"] == 0.0
+    assert all(not torch.equal(a, head[-1].weight)
+               for a, head in zip(before, three.reward_ensemble, strict=True))
+    with pytest.raises(ValueError, match="reward_heads"):
+        dataclasses.replace(SMALL, reward_heads=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Learning: a tiny deterministic emotional world.
 

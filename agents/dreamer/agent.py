@@ -79,6 +79,10 @@ class DreamerConfig:
     """Gradient-norm clipping of actor and critic."""
     max_starts: int = 256
     """At most this many posterior states start imagined rollouts per update."""
+    pessimism: float = 0.0
+    """The actor and critic learn from the imagined reward minus this many standard deviations
+    of the world model's reward heads (MOPO's uncertainty penalty, against a policy that picks
+    the moves the model overrates); needs ``reward_heads`` >= 2 in the world model."""
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -90,6 +94,8 @@ class DreamerConfig:
             raise ValueError(f"actor_head must be structured or flat, got {self.actor_head!r}")
         if self.critic_head not in ("twohot", "mse"):
             raise ValueError(f"critic_head must be twohot or mse, got {self.critic_head!r}")
+        if self.pessimism < 0:
+            raise ValueError(f"pessimism must be >= 0, got {self.pessimism}")
         if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
             raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
@@ -161,6 +167,11 @@ class DreamerAgent:
         c = self.config
         self.world_model = world_model
         self.num_actions = world_model.num_actions
+        if c.pessimism > 0 and world_model.config.reward_heads < 2:
+            raise ValueError(f"pessimism={c.pessimism} needs a reward ensemble to measure the "
+                             f"model's uncertainty: set the world model's reward_heads to 2 or "
+                             f"more (--wm.reward-heads), got "
+                             f"{world_model.config.reward_heads}")
         if action_structure is None or c.actor_head == "flat":
             action_structure = ActionStructure.flat(self.num_actions)
         if action_structure.num_actions != self.num_actions:
@@ -289,6 +300,10 @@ class DreamerAgent:
                               decode_behaviour=False)
             feats = traj.features  # (H + 1, N, F)
             reward, cont = traj.reward[1:], traj.cont[1:]  # (H, N)
+            spread = (traj.reward_std[1:] if traj.reward_std is not None
+                      else torch.zeros_like(reward))
+            if c.pessimism:
+                reward = reward - c.pessimism * spread
             slow = self.value(feats, slow=True)  # (H + 1, N)
             ret = lambda_returns(reward, cont, slow, c.gamma, c.lambda_)  # (H, N)
             weight = survival(cont, c.gamma)
@@ -327,6 +342,7 @@ class DreamerAgent:
         metrics = {
             "imag/return": float(ret[0].mean()),
             "imag/reward": float(reward.mean()),
+            "imag/reward_std": float(spread.mean()),
             "imag/cont": float(cont.mean()),
             "imag/return_scale": float(self.return_scale),
             "actor/loss": float(actor_loss.detach()),

@@ -58,6 +58,11 @@ class WorldModelConfig:
     costs more: ``benchmarks/dreamer_diagnosis``, ``benchmarks/dreamer_speed``)."""
     reward_bins: int = 255
     """Bins of the two-hot reward head (evenly spaced in symlog space over [-20, 20])."""
+    reward_heads: int = 1
+    """Reward heads. With more than one, each is trained on its own bootstrap resample of every
+    batch (each step weighted by a Poisson(1) draw per head), the predicted reward is their mean,
+    and their spread measures where the model does not know what a move pays, which the agent's
+    ``pessimism`` subtracts in imagination."""
     kl_dyn: float = 0.5
     """Weight of the dynamics KL (trains the prior), as DreamerV3."""
     kl_rep: float = 0.1
@@ -96,6 +101,8 @@ class WorldModelConfig:
             raise ValueError(f"action_embed must be structured or flat, got {self.action_embed!r}")
         if self.reward_head not in ("twohot", "mse"):
             raise ValueError(f"reward_head must be twohot or mse, got {self.reward_head!r}")
+        if self.reward_heads < 1:
+            raise ValueError(f"reward_heads must be >= 1, got {self.reward_heads}")
         if self.reward_bins < 2:
             raise ValueError(f"reward_bins must be >= 2, got {self.reward_bins}")
         if not 0.0 <= self.teacher_forcing <= 1.0:

@@ -127,7 +127,9 @@ class Trajectory:
         features: ``(H + 1, N, F)`` what the actor and critic read.
         actions: ``(H, N)`` actions taken at states ``0..H-1``.
         emotion: ``(H + 1, N, P, K)`` predicted emotion distributions (empty for blind).
-        reward: ``(H + 1, N)`` predicted reward on arriving at each state (index 0 unused).
+        reward: ``(H + 1, N)`` predicted reward on arriving at each state (index 0 unused): the
+            mean of the reward heads.
+        reward_std: ``(H + 1, N)`` the reward heads' standard deviation (zero with one head).
         cont: ``(H + 1, N)`` predicted probability that the episode continues at each state.
         behaviour: ``(H + 1, N, ..., classes)`` decoded probabilities of the behaviour modality
             (e.g. the partner's next act), or ``None``.
@@ -140,6 +142,7 @@ class Trajectory:
     reward: Tensor
     cont: Tensor
     behaviour: Tensor | None
+    reward_std: Tensor | None = None
 
 
 def _probs(logits: Tensor, unimix: float) -> Tensor:
@@ -267,6 +270,13 @@ class EmotionalWorldModel(nn.Module):
         if self.twohot:
             zero_output(self.reward_head)  # DreamerV3's outscale 0: rewards start at 0
         self.cont_head = mlp(feat, c.hidden, 1)
+        # Heads 1.. of a reward ensemble, built last so that one head initialises as before.
+        self.reward_ensemble = nn.ModuleList(
+            mlp(feat, c.hidden, c.reward_bins if self.twohot else 1)
+            for _ in range(c.reward_heads - 1))
+        if self.twohot:
+            for head in self.reward_ensemble:
+                zero_output(head)
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -305,17 +315,40 @@ class EmotionalWorldModel(nn.Module):
         """``[h; z]``: what the decoder and the reward and continuation heads read."""
         return torch.cat([state.deter, state.stoch.reshape(*state.shape, -1)], -1)
 
-    def reward(self, sfeat: Tensor) -> Tensor:
-        """Predicted reward ``(...)`` from state features ``(..., F)``."""
-        out = self.reward_head(sfeat)
-        return self.twohot.mean(out) if self.twohot else out.squeeze(-1)
+    def _reward_heads(self, sfeat: Tensor) -> list[Tensor]:
+        """Every reward head's prediction ``(...)`` from state features ``(..., F)``."""
+        outs = [head(sfeat) for head in (self.reward_head, *self.reward_ensemble)]
+        return [self.twohot.mean(o) if self.twohot else o.squeeze(-1) for o in outs]
 
-    def reward_loss(self, sfeat: Tensor, target: Tensor) -> Tensor:
-        """``(...)`` the reward head's loss: two-hot cross-entropy, or the squared error."""
-        out = self.reward_head(sfeat)
-        if self.twohot:
-            return self.twohot.loss(out, target)
-        return (out.squeeze(-1) - target) ** 2
+    def reward(self, sfeat: Tensor) -> Tensor:
+        """Predicted reward ``(...)`` from state features ``(..., F)``: the mean of the heads."""
+        heads = self._reward_heads(sfeat)
+        return heads[0] if len(heads) == 1 else torch.stack(heads).mean(0)
+
+    def reward_spread(self, sfeat: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean, standard deviation)`` of the reward heads' predictions ``(...)`` (the sample
+        standard deviation over heads; zero with one head)."""
+        heads = self._reward_heads(sfeat)
+        if len(heads) == 1:
+            return heads[0], torch.zeros_like(heads[0])
+        stacked = torch.stack(heads)
+        return stacked.mean(0), stacked.std(0)
+
+    def reward_loss(self, sfeat: Tensor, target: Tensor,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """``(...)`` the reward heads' loss: two-hot cross-entropy, or the squared error. With an
+        ensemble, the mean over heads of each head's loss weighted by its own Poisson(1) bootstrap
+        draw per step (``generator`` draws them)."""
+        losses = []
+        for head in (self.reward_head, *self.reward_ensemble):
+            out = head(sfeat)
+            losses.append(self.twohot.loss(out, target) if self.twohot
+                          else (out.squeeze(-1) - target) ** 2)
+        if len(losses) == 1:
+            return losses[0]
+        rate = torch.ones(len(losses), *target.shape, device=target.device)
+        weight = torch.poisson(rate, generator=generator)
+        return (weight * torch.stack(losses)).mean(0)
 
     # ------------------------------------------------------------------------------------------
     def _embed_action(self, action: Tensor, keep: Tensor | None = None) -> Tensor:
@@ -584,13 +617,15 @@ class EmotionalWorldModel(nn.Module):
         behaviour = None
         if self.behaviour_key is not None and decode_behaviour:
             behaviour = torch.softmax(self.decoder(sfeat)[self.behaviour_key], -1)
+        reward, reward_std = self.reward_spread(sfeat)
         return Trajectory(
             states=traj,
             features=self.features(traj),
             actions=(torch.stack(actions, 0) if actions
                      else torch.zeros(0, len(start.deter), device=start.deter.device)),
             emotion=traj.emotion,
-            reward=self.reward(sfeat),
+            reward=reward,
+            reward_std=reward_std,
             cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
             behaviour=behaviour,
         )
@@ -642,7 +677,7 @@ class EmotionalWorldModel(nn.Module):
         sfeat = self._state_features(states)  # (B, T, F)
         recon = self.decoder.loss(self.decoder(sfeat), obs)
         recon_loss = sum(v.mean() for v in recon.values())
-        reward_loss = self.reward_loss(sfeat, batch["reward"].float()).mean()
+        reward_loss = self.reward_loss(sfeat, batch["reward"].float(), generator).mean()
         cont_target = 1.0 - batch["is_terminal"].float()
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
                                                        cont_target)
