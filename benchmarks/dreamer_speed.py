@@ -117,7 +117,7 @@ def update_split(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> dict[str, f
 
 def loop_speed(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> float:
     """Env steps per second of ``python -m lewm_rl.train`` after its prefill (one thread)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from lewm_rl.tensorboard import read_scalars
 
     tc = TrainConfig()
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,12 +127,11 @@ def loop_speed(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> float:
                str(10 * steps), "--checkpoint-every", str(10 * steps), "--eval-episodes", "1",
                "--eval-populations", "--no-progress", "--run-dir", tmp]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
-        acc = EventAccumulator(tmp, size_guidance={"scalars": 0})
-        acc.Reload()
-        events = [e for e in acc.Scalars("train/fps") if e.step > tc.prefill]
+        steps, fps, _ = read_scalars(tmp, "train/fps")
+    steps, fps = steps[steps > tc.prefill], fps[steps > tc.prefill]
     # train/fps is steps since the start over time since the start: two points give the rate.
-    (s0, f0), (s1, f1) = (events[0].step, events[0].value), (events[-1].step, events[-1].value)
-    return (s1 - s0) / (s1 / f1 - s0 / f0)
+    (s0, f0), (s1, f1) = (steps[0], fps[0]), (steps[-1], fps[-1])
+    return float((s1 - s0) / (s1 / f1 - s0 / f0))
 
 
 NAMES = ("env", "world_models", "recipes", "repeats", "loop_steps", "out")

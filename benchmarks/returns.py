@@ -152,16 +152,13 @@ def ratio_interval(a: list[float], b: list[float], seed: int = 0, n_resamples: i
 
 def wall_curve(root: Path, c: Cell) -> tuple[np.ndarray, np.ndarray]:
     """``(seconds since the run started, values)`` of the evaluation return."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from lewm_rl.tensorboard import read_scalars
 
     run = root / c.name
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    acc.Reload()
-    if "eval/episode_return" not in acc.Tags()["scalars"]:
-        return np.zeros(0), np.zeros(0)
-    events = acc.Scalars("eval/episode_return")
-    t0 = (run / "config.json").stat().st_mtime
-    return (np.array([e.wall_time - t0 for e in events]), np.array([e.value for e in events]))
+    _, values, wall = read_scalars(run, "eval/episode_return")
+    if not len(values):
+        return wall, values
+    return wall - (run / "config.json").stat().st_mtime, values
 
 
 def main(cfg: ReturnsConfig) -> dict:

@@ -104,19 +104,10 @@ def cell_result(root: Path, cell: Cell) -> dict[str, Any] | None:
 def learning_curve(root: Path, cell: Cell, tag: str = "eval/episode_return"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """``(steps, values)`` of a scalar from a cell's TensorBoard events."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from lewm_rl.tensorboard import read_scalars
 
-    acc = EventAccumulator(str(root / cell.name), size_guidance={"scalars": 0})
-    acc.Reload()
-    if tag not in acc.Tags()["scalars"]:
-        return np.zeros(0), np.zeros(0)
-    events = acc.Scalars(tag)
-    steps = np.array([e.step for e in events])
-    values = np.array([e.value for e in events])
-    # A resumed run may repeat a step: keep the last value logged for it.
-    _, last = np.unique(steps[::-1], return_index=True)
-    keep = np.sort(len(steps) - 1 - last)
-    return steps[keep], values[keep]
+    steps, values, _ = read_scalars(root / cell.name, tag)
+    return steps, values
 
 
 SCRIPTED = ("oracle", "greedy", "random")

@@ -1,12 +1,33 @@
-"""TensorBoard output beyond scalars: hyperparameter tables, emotion figures, transcripts, GIFs."""
+"""TensorBoard output beyond scalars (hyperparameter tables, emotion figures, transcripts, GIFs),
+and the one reader of a run's logged scalars."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def read_scalars(run_dir: str | Path, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(steps, values, wall times)`` of scalar ``tag`` in a run directory's TensorBoard events,
+    by step; a step logged more than once (a resumed run repeats the steps after its last
+    checkpoint) keeps the value logged last. Empty arrays where the tag was never logged."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    if tag not in acc.Tags()["scalars"]:
+        return np.zeros(0, int), np.zeros(0), np.zeros(0)
+    events = acc.Scalars(tag)
+    steps = np.array([e.step for e in events])
+    values = np.array([e.value for e in events])
+    wall = np.array([e.wall_time for e in events])
+    _, last = np.unique(steps[::-1], return_index=True)
+    keep = np.sort(len(steps) - 1 - last)
+    return steps[keep], values[keep], wall[keep]
 
 
 def hyperparameter_table(config: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +68,20 @@ def test_evaluate_cli_names_a_missing_run(tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config.json" in err[0]
+
+
+def test_read_scalars_keeps_the_last_value_of_a_repeated_step_and_is_empty_when_never_logged(
+        tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lewm_rl.tensorboard import read_scalars
+
+    with SummaryWriter(str(tmp_path)) as w:  # a run, then its resume from the step-2 checkpoint
+        for step, value in ((1, 0.1), (2, 0.2), (3, 0.3), (3, 0.35), (4, 0.4)):
+            w.add_scalar("eval/episode_return", value, step)
+    steps, values, wall = read_scalars(tmp_path, "eval/episode_return")
+    assert steps.tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(values, [0.1, 0.2, 0.35, 0.4], rtol=1e-6)
+    assert len(wall) == 4 and (np.diff(wall) >= 0).all()
+    steps, values, wall = read_scalars(tmp_path, "never/logged")
+    assert steps.size == values.size == wall.size == 0
