@@ -144,3 +144,27 @@ def test_one_run_a_side_gives_no_verdict_on_lewm_against_blind():
                                                        "blind-dreamer": pops([1.0, 1.0])}}}}
     (line,) = [v for v in verdicts(report) if "against blind" in v]
     assert "no verdict" in line and "apart" not in line
+
+
+def test_wall_curve_counts_seconds_from_the_runs_start(tmp_path):
+    import os
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from benchmarks.returns import wall_curve
+    from benchmarks.runner import Cell
+
+    c = Cell("SocialNegotiation-v1", "ppo", "lewm", 0, 1000)
+    run = tmp_path / c.name
+    run.mkdir()
+    with SummaryWriter(str(run)) as w:
+        w.add_scalar("eval/episode_return", 1.5, 500, walltime=1_000_010.0)
+        w.add_scalar("eval/episode_return", 2.0, 1000, walltime=1_000_025.0)
+    (run / "config.json").write_text("{}")
+    os.utime(run / "config.json", (1_000_000.0, 1_000_000.0))
+    seconds, values = wall_curve(tmp_path, c)
+    assert seconds.tolist() == pytest.approx([10.0, 25.0])
+    assert values.tolist() == pytest.approx([1.5, 2.0])
+    empty = Cell("SocialNegotiation-v1", "ppo", "lewm", 1, 1000)
+    (tmp_path / empty.name).mkdir()
+    assert wall_curve(tmp_path, empty)[0].size == 0
