@@ -75,6 +75,11 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                           "reward minus one standard deviation of the heads (MOPO's penalty)",
                           {**EARLIER_WM, "reward_heads": 5},
                           {**EARLIER_AGENT, "pessimism": 1.0}),
+    "earlier+features": ("the earlier agent whose EncA reads each action's one-hot and the "
+                         "env's description of it (kind, fraction of each item an offer keeps, "
+                         "tone), so that what the model learns of one offer carries over to "
+                         "offers that keep similar items",
+                         {**EARLIER_WM, "action_embed": "features"}, EARLIER_AGENT),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
 

@@ -37,7 +37,8 @@ class CoreVectorEnv(gym.vector.VectorEnv):
     def _setup(self, num_envs: int, observation_space: spaces.Space, num_actions: int,
                emotion_space: spaces.Space, emotion_names: tuple[str, ...], num_seats: int,
                max_episode_steps: int | None, render_mode: str | None,
-               action_structure: tuple[tuple[int, ...], ...] | None = None) -> None:
+               action_structure: tuple[tuple[int, ...], ...] | None = None,
+               action_features: np.ndarray | None = None) -> None:
         if render_mode is not None:
             raise ValueError("the batched vector env does not render; use SyncVectorEnv for videos")
         self.num_envs = num_envs
@@ -52,6 +53,8 @@ class CoreVectorEnv(gym.vector.VectorEnv):
         self.emotion_names = emotion_names
         self.action_structure = action_structure or ((num_actions,),)
         """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``)."""
+        self.action_features = action_features
+        """``(num_actions, d)`` every flat action described in numbers, or ``None``."""
         self._generators: list[np.random.Generator] = [
             seeding.np_random(None)[0] for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=bool)

@@ -370,7 +370,7 @@ class SocialNegotiationVectorEnv(CoreVectorEnv):
         )
         self._setup(num_envs, negotiation_observation_space(), C.NUM_ACTIONS,
                     spaces.Discrete(A.NUM_EMOTIONS), A.EMOTIONS, 2, max_episode_steps,
-                    render_mode, C.ACTION_STRUCTURE)
+                    render_mode, C.ACTION_STRUCTURE, C.ACTION_FEATURES)
 
 
 class ObjectiveNegotiationVectorEnv(SocialNegotiationVectorEnv):

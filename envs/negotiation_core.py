@@ -59,6 +59,20 @@ ACTION_STRUCTURE = ((NUM_SPLITS, A.NUM_TONES), (), ())
 """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``): offers
 (split x tone, ``split * NUM_TONES + tone``), accept, walk away."""
 NUM_ACTIONS = NUM_OFFER_ACTIONS + 2
+ACTION_FEATURE_NAMES: tuple[str, ...] = (
+    "offer", "accept", "walk_away", "keep_book", "keep_hat", "keep_ball",
+    *(f"tone_{t}" for t in A.TONES))
+"""What each flat action is, in numbers: its kind, the fraction of each item an offer keeps (own
+perspective, as the observation's ``my_offer_*``) and its tone."""
+ACTION_FEATURES = np.zeros((NUM_ACTIONS, len(ACTION_FEATURE_NAMES)), dtype=np.float32)
+"""(NUM_ACTIONS, len(ACTION_FEATURE_NAMES)): every flat action described by
+``ACTION_FEATURE_NAMES``, so that a model can carry what it learns of one offer to its
+neighbours (the env keeps its flat ``Discrete`` space)."""
+ACTION_FEATURES[:NUM_OFFER_ACTIONS, 0] = 1.0
+ACTION_FEATURES[:NUM_OFFER_ACTIONS, 3:6] = np.repeat(SPLITS / ITEM_COUNTS, A.NUM_TONES, axis=0)
+ACTION_FEATURES[:NUM_OFFER_ACTIONS, 6:] = np.tile(np.eye(A.NUM_TONES), (NUM_SPLITS, 1))
+ACTION_FEATURES[NUM_OFFER_ACTIONS, 1] = 1.0
+ACTION_FEATURES[NUM_OFFER_ACTIONS + 1, 2] = 1.0
 
 ACTS: tuple[str, ...] = ("none", "counter", "accept", "walk_away")
 """What the other seat did last: the emotion-driven social behaviour a world model predicts."""

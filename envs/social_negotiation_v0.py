@@ -110,6 +110,7 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         return negotiation_observation_space()
 
     @functools.cache  # noqa: B019
+    @functools.cache  # noqa: B019 - one space per seat, so that seeding it holds (PettingZoo's advice)
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(C.NUM_ACTIONS)
 
@@ -125,6 +126,11 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
     def action_structure(self) -> tuple[tuple[int, ...], ...]:
         """The flat actions as kinds of factors (``lewm_rl.distributions.ActionStructure``)."""
         return C.ACTION_STRUCTURE
+
+    @property
+    def action_features(self) -> np.ndarray:
+        """``(num_actions, d)`` every flat action in numbers (``C.ACTION_FEATURES``)."""
+        return C.ACTION_FEATURES
 
     def _obs(self, seat: int) -> dict[str, Any]:
         return first_row(self.core.observation(seat))

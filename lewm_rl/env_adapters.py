@@ -71,6 +71,11 @@ class GymVectorAdapter:
         return getattr(self.env.unwrapped, "action_structure", None)
 
     @property
+    def action_features(self) -> np.ndarray | None:
+        """``(num_actions, d)`` the env's description of each flat action, or ``None``."""
+        return getattr(self.env.unwrapped, "action_features", None)
+
+    @property
     def behaviour_key(self) -> str | None:
         keys = self.env.single_observation_space.spaces
         return next((k for k in BEHAVIOUR_KEYS if k in keys), None)
@@ -130,6 +135,11 @@ class PettingZooAdapter:
     def action_structure(self) -> tuple[tuple[int, ...], ...] | None:
         """The env's action structure (kinds of factors), or ``None`` if it declares none."""
         return getattr(self.envs[0], "action_structure", None)
+
+    @property
+    def action_features(self) -> np.ndarray | None:
+        """``(num_actions, d)`` the env's description of each flat action, or ``None``."""
+        return getattr(self.envs[0], "action_features", None)
 
     @property
     def behaviour_key(self) -> str | None:

@@ -354,7 +354,8 @@ def build_models(config: TrainConfig, adapter, seat: str, device: str
     """The world model and Dreamer agent of ``seat``, as a run builds them (weights fresh)."""
     wm = build_world_model(config.wm, adapter.observation_space(seat), adapter.action_space(seat),
                            adapter.emotion_space(seat), adapter.emotion_names,
-                           adapter.behaviour_key, adapter.action_structure).to(device)
+                           adapter.behaviour_key, adapter.action_structure,
+                           adapter.action_features).to(device)
     structure = adapter.action_structure
     return wm, DreamerAgent(wm, config.dreamer,
                             ActionStructure(structure) if structure is not None else None)

@@ -36,9 +36,43 @@ def test_aec_api(mod):
     api_test(mod.env(), num_cycles=100)
 
 
+class _Seeded:
+    """``mod`` whose envs reset from ``seed`` and sample seeded actions. PettingZoo's
+    ``max_cycles_test`` plays unseeded random actions; in the v1 negotiation a walk-away ends the
+    episode, so an unseeded draw could end it before ``max_cycles`` (a flaky failure that says
+    nothing about truncation)."""
+
+    def __init__(self, mod, seed: int = 0) -> None:
+        self.mod, self.seed = mod, seed
+
+    def _seeded(self, env):
+        for i, agent in enumerate(env.possible_agents):
+            env.action_space(agent).seed(self.seed + i)
+        reset = env.reset
+        env.reset = lambda seed=None, options=None: reset(seed=self.seed, options=options)
+        return env
+
+    def parallel_env(self, **kwargs):
+        return self._seeded(self.mod.parallel_env(**kwargs))
+
+    def env(self, **kwargs):
+        return self._seeded(self.mod.env(**kwargs))
+
+
 @pytest.mark.parametrize("mod", MODULES, ids=IDS)
 def test_max_cycles(mod):
-    max_cycles_test(mod)
+    max_cycles_test(_Seeded(mod))
+
+
+def test_action_spaces_are_one_object_per_seat_so_seeding_them_holds():
+    for mod in MODULES:
+        env = mod.parallel_env()
+        for agent in env.possible_agents:
+            assert env.action_space(agent) is env.action_space(agent)
+            env.action_space(agent).seed(7)
+            first = [env.action_space(agent).sample() for _ in range(5)]
+            env.action_space(agent).seed(7)
+            assert [env.action_space(agent).sample() for _ in range(5)] == first
 
 
 @pytest.mark.parametrize("mod", MODULES, ids=IDS)

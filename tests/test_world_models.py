@@ -360,3 +360,64 @@ def test_structured_action_embedding_is_the_sum_of_kind_split_and_tone(tmp_path)
     # The structure travels with a saved model.
     wm.save(tmp_path / "wm.pt")
     assert EmotionalWorldModel.load(tmp_path / "wm.pt").action_structure == C.ACTION_STRUCTURE
+
+
+def test_action_features_describe_every_action_as_decode_action_does():
+    from lewm_rl.envs import affect as A
+    from lewm_rl.envs import negotiation_core as C
+
+    kind, split, tone = C.decode_action(np.arange(C.NUM_ACTIONS))
+    f = C.ACTION_FEATURES
+    assert f.shape == (C.NUM_ACTIONS, len(C.ACTION_FEATURE_NAMES)) == (98, 10)
+    for a in range(C.NUM_ACTIONS):
+        want = np.zeros(10, np.float32)
+        want[{C.ACT_OFFER: 0, C.ACT_ACCEPT: 1, C.ACT_WALK: 2}[int(kind[a])]] = 1
+        if kind[a] == C.ACT_OFFER:
+            want[3:6] = C.SPLITS[split[a]] / C.ITEM_COUNTS
+            want[6 + tone[a]] = 1
+        np.testing.assert_allclose(f[a], want, err_msg=f"action {a}")
+    assert C.ACTION_FEATURE_NAMES[6:] == tuple(f"tone_{t}" for t in A.TONES)
+    # offer 4 * 17 + 3 keeps split 17's items with the fourth tone
+    np.testing.assert_allclose(f[4 * 17 + 3, 3:6], C.SPLITS[17] / C.ITEM_COUNTS)
+
+
+def test_feature_action_embedding_reads_the_one_hot_and_the_envs_features(tmp_path):
+    from lewm_rl.envs import negotiation_core as C
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    obs_space, act_space, emo_space = negotiation_spaces()
+    cfg = dataclasses.replace(SMALL, kind="lewm", action_embed="features")
+    wm = build_world_model(cfg, obs_space, act_space, emo_space, behaviour_key="partner_act",
+                           action_structure=C.ACTION_STRUCTURE,
+                           action_features=C.ACTION_FEATURES)
+    w, b = wm.enc_a.weight, wm.enc_a.bias
+    assert w.shape[1] == C.NUM_ACTIONS + C.ACTION_FEATURES.shape[1]
+    actions = torch.tensor([0, 4 * 17 + 3, C.ACCEPT])
+    feats = torch.as_tensor(C.ACTION_FEATURES)
+    want = torch.stack([w[:, a] + w[:, C.NUM_ACTIONS:] @ feats[a] + b for a in actions.tolist()])
+    torch.testing.assert_close(wm._embed_action(actions), want)
+    # the features travel with a saved model, and the blind twin is matched with them
+    wm.save(tmp_path / "wm.pt")
+    loaded = EmotionalWorldModel.load(tmp_path / "wm.pt")
+    torch.testing.assert_close(loaded._embed_action(actions), want)
+    blind = build_world_model(dataclasses.replace(cfg, kind="blind"), obs_space, act_space,
+                              emo_space, action_features=C.ACTION_FEATURES)
+    assert abs(blind.num_parameters() - wm.num_parameters()) <= 0.05 * wm.num_parameters()
+    with pytest.raises(ValueError, match="declares none"):
+        build_world_model(cfg, obs_space, act_space, emo_space)
+    with pytest.raises(ValueError, match=r"\(98, d\)"):
+        build_world_model(cfg, obs_space, act_space, emo_space,
+                          action_features=C.ACTION_FEATURES[:5])
+
+
+def test_the_adapters_hand_the_world_model_the_envs_action_features():
+    from lewm_rl.envs import negotiation_core as C
+    from lewm_rl.train import make_adapter
+
+    for env_id in ("SocialNegotiation-v1", "social_negotiation_v1"):
+        adapter = make_adapter(env_id, 2, {}, False)
+        np.testing.assert_array_equal(adapter.action_features, C.ACTION_FEATURES)
+        adapter.close()
+    adapter = make_adapter("PublicGoods-v0", 2, {}, False)
+    assert adapter.action_features is None
+    adapter.close()

@@ -48,10 +48,12 @@ class WorldModelConfig:
     teacher_forcing: float = 0.5
     """Share of steps whose state prior TS is conditioned on the label rather than on the predicted
     emotion during training (lewm only); 1.0 is pure teacher forcing as in the paper."""
-    action_embed: Literal["structured", "flat"] = "flat"
+    action_embed: Literal["structured", "flat", "features"] = "flat"
     """flat: one embedding per action; structured: EncA embeds an action as the sum of its kind's
     and factors' embeddings, where the env declares an action structure (negotiation: kind,
-    split, tone). Structured lowered the agent's return in ``benchmarks/dreamer_diagnosis``."""
+    split, tone; it lowered the agent's return in ``benchmarks/dreamer_diagnosis``); features:
+    EncA reads the action's one-hot and the env's ``action_features`` (negotiation: kind, the
+    fraction of each item an offer keeps, tone)."""
     reward_head: Literal["twohot", "mse"] = "mse"
     """mse: a scalar head regressed with a squared error; twohot: DreamerV3's symlog two-hot head
     with a zero-initialised output (no better return at the default budget, and each update
@@ -97,8 +99,9 @@ class WorldModelConfig:
         for name in ("emotion_weight", "consistency_weight", "kl_dyn", "kl_rep", "free_nats"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.action_embed not in ("structured", "flat"):
-            raise ValueError(f"action_embed must be structured or flat, got {self.action_embed!r}")
+        if self.action_embed not in ("structured", "flat", "features"):
+            raise ValueError(f"action_embed must be structured, flat or features, got "
+                             f"{self.action_embed!r}")
         if self.reward_head not in ("twohot", "mse"):
             raise ValueError(f"reward_head must be twohot or mse, got {self.reward_head!r}")
         if self.reward_heads < 1:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +210,10 @@ class EmotionalWorldModel(nn.Module):
             ``config.action_embed == "structured"`` EncA embeds an action as the sum of its
             kind's and its factors' embeddings, so what the model learns of a tone carries over
             to every split.
+        action_features: ``(A, d)`` the env's description of each flat action in numbers (the
+            negotiation's kind, fraction of each item kept and tone), or ``None``. With
+            ``config.action_embed == "features"`` EncA reads it beside the action's one-hot, so
+            what the model learns of one offer carries over to offers that keep similar items.
     """
 
     def __init__(
@@ -220,6 +224,7 @@ class EmotionalWorldModel(nn.Module):
         labels: LabelSpec,
         behaviour_key: str | None = None,
         action_structure: tuple[tuple[int, ...], ...] | None = None,
+        action_features: Sequence[Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
@@ -251,6 +256,18 @@ class EmotionalWorldModel(nn.Module):
                                  f"{structure.num_actions} actions, the action space "
                                  f"{self.num_actions}")
             code = structure.incidence.t()
+        self.action_features = (tuple(tuple(float(x) for x in row) for row in action_features)
+                                if action_features is not None else None)
+        if c.action_embed == "features":
+            if self.action_features is None:
+                raise ValueError("action_embed='features' needs the env's action_features (the "
+                                 "negotiation declares them); this env declares none: use 'flat' "
+                                 "or 'structured'")
+            features = torch.tensor(self.action_features, dtype=torch.float32)
+            if features.dim() != 2 or len(features) != self.num_actions:
+                raise ValueError(f"action_features must be ({self.num_actions}, d), got "
+                                 f"{tuple(features.shape)}")
+            code = torch.cat([code, features], 1)
         self.register_buffer("action_code", code, persistent=False)
         self.enc_a = nn.Linear(code.shape[1], c.per_modality)  # EncA
         self.img_in = nn.Sequential(nn.Linear(z_dim + c.per_modality + e_in, c.hidden),
@@ -798,7 +815,8 @@ class EmotionalWorldModel(nn.Module):
                 "observation_space": space_to_dict(self.observation_space),
                 "action_space": space_to_dict(self.action_space),
                 "labels": dataclasses.asdict(self.labels), "behaviour_key": self.behaviour_key,
-                "action_structure": self.action_structure}
+                "action_structure": self.action_structure,
+                "action_features": self.action_features}
         torch.save({"config": dataclasses.asdict(self.config), "spec": json.dumps(spec),
                     "state_dict": self.state_dict()}, path)
 
@@ -817,7 +835,8 @@ class EmotionalWorldModel(nn.Module):
                     space_from_dict(spec["observation_space"]),
                     space_from_dict(spec["action_space"]),
                     LabelSpec(labels["partners"], labels["classes"], tuple(labels["names"])),
-                    spec["behaviour_key"], spec.get("action_structure"))
+                    spec["behaviour_key"], spec.get("action_structure"),
+                    spec.get("action_features"))
         model.load_state_dict(payload["state_dict"])
         return model.to(map_location)
 
@@ -842,6 +861,7 @@ def build_world_model(
     emotion_names: tuple[str, ...] = (),
     behaviour_key: str | None = None,
     action_structure: tuple[tuple[int, ...], ...] | None = None,
+    action_features: Sequence[Sequence[float]] | None = None,
 ) -> EmotionalWorldModel:
     """Builds the world model ``config.kind`` for the given spaces (and the env's action
     structure, which a ``structured`` EncA reads).
@@ -858,17 +878,17 @@ def build_world_model(
         labels = LabelSpec.from_space(emotion_space, tuple(emotion_names))
     if config.kind != "blind":
         return EmotionalWorldModel(config, observation_space, action_space, labels, behaviour_key,
-                                   action_structure)
+                                   action_structure, action_features)
     reference = dataclasses.replace(config, kind="lewm")
     target = EmotionalWorldModel(reference, observation_space, action_space, labels,
-                                 behaviour_key, action_structure).num_parameters()
+                                 behaviour_key, action_structure, action_features).num_parameters()
 
     def build(scale: float) -> EmotionalWorldModel:
         cfg = dataclasses.replace(config, deter=max(1, round(config.deter * scale)),
                                   hidden=max(1, round(config.hidden * scale)),
                                   embed=max(1, round(config.embed * scale)))
         return EmotionalWorldModel(cfg, observation_space, action_space, labels, behaviour_key,
-                                   action_structure)
+                                   action_structure, action_features)
 
     # Bisection on the width scale: the parameter count grows monotonically with it.
     lo, hi = 1.0, 3.0
