@@ -164,6 +164,8 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
                            filter_cues=run.config.filter_cues, one_step=True)
     real, imagined = played["returns"], played["imagined_returns"]
     return {"real": float(real.mean()), "imagined": float(imagined.mean()),
+            "length": float(played["lengths"].mean()),
+            "imagined_length": float(played["imagined_lengths"].mean()),
             "gap": float((imagined - real).mean()),
             "corr": float(np.corrcoef(real, imagined)[0, 1]),
             "moves": moves_by_kind(played["step_actions"], played["step_reward_predicted"],
@@ -264,12 +266,17 @@ def markdown(report: dict) -> str:
     if rows and all("final_moves" in r for r in rows):
         lines += ["", "Where the model is wrong: the final policy's moves in those real episodes, "
                   "by kind: share of its moves / reward the world model predicted for the move "
-                  "from the belief it was chosen in / reward the move earned.", "",
-                  "| recipe | seed | " + " | ".join(MOVE_KINDS) + " |",
-                  "|---|---:|" + "---|" * len(MOVE_KINDS)]
+                  "from the belief it was chosen in / reward the move earned; and the episode's "
+                  "length in steps, real / as the world model expected it from the first "
+                  "observation (an episode that the model expects to last longer than it does "
+                  "is one whose endings, a walk-away, it does not see coming).", "",
+                  "| recipe | seed | " + " | ".join(MOVE_KINDS) + " | length |",
+                  "|---|---:|" + "---|" * len(MOVE_KINDS) + "---|"]
         for r in rows:
             cells_ = [(f"{m['share']:.0%} / {m['predicted']:.3f} / {m['earned']:.3f}"
                        if (m := r["final_moves"].get(k)) else "never") for k in MOVE_KINDS]
+            cells_.append(f"{r['final_length']:.1f} / {r['final_imagined_length']:.1f}"
+                          if "final_length" in r else "-")
             lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(cells_) + " |")
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:

@@ -1025,11 +1025,13 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
             earned: where on the policy's own moves the model is wrong.
 
     Returns:
-        ``returns`` ``(N,)`` (mean over seats); where a learner reads the partners' emotion
-        (its posterior, or a blind model's probe) ``emotion_true`` and ``emotion_pred``
+        ``returns`` ``(N,)`` (mean over seats) and ``lengths`` ``(N,)`` (steps); where a learner
+        reads the partners' emotion (its posterior, or a blind model's probe) ``emotion_true``
+        and ``emotion_pred``
         ``(M, P)`` over every live step and seat; for agents that imagine,
         ``imagined_returns`` ``(N,)``: what their world model expected the same policy to earn
-        from each episode's first observation; with ``one_step``, ``step_actions``,
+        from each episode's first observation, and ``imagined_lengths`` ``(N,)``, how long it
+        expected the episode to last; with ``one_step``, ``step_actions``,
         ``step_reward_predicted`` and ``step_reward`` ``(M,)``.
     """
     adapter = make_adapter(env_id, episodes, env_kwargs, filter_cues)
@@ -1048,7 +1050,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     total = np.zeros(n)
     finished = np.zeros(n, dtype=bool)
     true, pred = [], []
-    imagined = []
+    imagined, imagined_length = [], []
+    length = np.zeros(n, dtype=np.int64)
     while not finished.all():
         actions = {}
         for ln in learners:
@@ -1056,10 +1059,11 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
             first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)), device=ln.device)
             a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
                                             generator=generator)
-            if is_first.all() and hasattr(ln.agent, "imagined_return"):
-                imagined.append(ln.agent.imagined_return(carry[id(ln)][0], IMAGINED_HORIZON,
+            if is_first.all() and hasattr(ln.agent, "imagined_episode"):
+                i_ret, i_len = ln.agent.imagined_episode(carry[id(ln)][0], IMAGINED_HORIZON,
                                                          imagination_gen)
-                                .reshape(len(ln.seats), n).cpu().numpy())
+                imagined.append(i_ret.reshape(len(ln.seats), n).cpu().numpy())
+                imagined_length.append(i_len.reshape(len(ln.seats), n).cpu().numpy())
             read = emotion_readout(ln, carry[id(ln)][0])  # (n * seats, P) or None
             if read is not None:
                 live = np.concatenate([~finished] * len(ln.seats))
@@ -1082,12 +1086,14 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         moves += [(a_[live], p_[live], reward[s][live]) for s, a_, p_ in pending]
         pending.clear()
         total[live] += np.mean([reward[s] for s in seats], 0)[live]
+        length[live] += 1
         finished |= term | trunc
         is_first = np.zeros(n, dtype=bool)
     adapter.close()
-    out = {"returns": total}
+    out = {"returns": total, "lengths": length}
     if imagined and len(imagined) == len(learners):
         out["imagined_returns"] = np.concatenate(imagined).mean(0)
+        out["imagined_lengths"] = np.concatenate(imagined_length).mean(0)
     if true:
         out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
     if one_step:

@@ -95,6 +95,9 @@ def test_imagined_return_is_the_expected_undiscounted_sum():
     start = State(torch.zeros(2, 1), torch.zeros(2, 1, 1), torch.zeros(2, 0, 7))
     # r_1 + c_1 r_2 + c_1 c_2 r_3 = 1 + 0.8 * 0.5 + 0.8 * 0.5 * 2
     torch.testing.assert_close(agent.imagined_return(start, 3), torch.full((2,), 2.2))
+    ret, length = agent.imagined_episode(start, 3)
+    torch.testing.assert_close(ret, torch.full((2,), 2.2))
+    torch.testing.assert_close(length, torch.full((2,), 1 + 0.8 + 0.8 * 0.5))  # steps 1, 2, 3
 
 
 def test_heads_start_neutral_and_the_structured_actor_uniform():

@@ -20,3 +20,26 @@ def test_moves_by_kind_splits_offers_accepts_and_walk_aways():
     assert out["offer"]["earned"] == pytest.approx(0.2)
     assert out["accept"] == pytest.approx({"share": 0.25, "predicted": 0.9, "earned": 0.7})
     assert moves_by_kind(np.array([C.WALK_AWAY]), np.zeros(1), np.zeros(1))["walk"]["share"] == 1
+
+
+def test_report_shows_the_heads_spread_and_the_real_and_imagined_episode_lengths():
+    from benchmarks.dreamer_diagnosis import markdown
+
+    base = {"return": [1.0, 1.5], "final_real": 1.4, "final_imagined": 2.0, "final_gap": 0.6,
+            "final_corr": 0.1, "reward_error_paid": 0.05, "end_recall": 0.8,
+            "critic_error": 0.1, "entropy": 3.0,
+            "final_moves": {"offer": {"share": 1.0, "predicted": 0.3, "earned": 0.2}}}
+    rows = [{**base, "recipe": "earlier+pessimism", "seed": 0, "reward_std": 0.047,
+             "final_length": 5.9, "final_imagined_length": 7.4},
+            {**base, "recipe": "earlier", "seed": 0, "reward_std": float("nan")}]
+    report = {"command": "python -m benchmarks.dreamer_diagnosis", "machine": "test",
+              "references": {"random": 0.7, "greedy": 2.1, "oracle": 2.2}, "rows": rows,
+              "config": {"env": "SocialNegotiation-v1", "steps": 12000, "eval_episodes": 64,
+                         "episodes": 200, "recipes": ["earlier+pessimism", "earlier"],
+                         "one_seed": []}}
+    text = markdown(report)
+    first, second = [ln for ln in text.splitlines() if ln.startswith("| earlier")][:2]
+    assert first.endswith("| 3.00 | 0.047 |") and second.endswith("| 3.00 | - |")
+    moves = [ln for ln in text.splitlines() if ln.startswith("| earlier")][2:]
+    assert moves[0].endswith("| never | never | 5.9 / 7.4 |")
+    assert moves[1].endswith("| never | never | - |")

@@ -467,6 +467,10 @@ def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_p
     # every live step once: the rewards add up to the episodes' returns
     assert played["step_reward"].sum() == pytest.approx(played["returns"].sum(), rel=1e-6)
     assert played["step_actions"].min() >= 0 and played["step_actions"].max() < 98
+    # one live move per step of every episode; the model expects an episode of 1 to 32 steps
+    assert played["lengths"].sum() == m and (played["lengths"] >= 1).all()
+    assert played["imagined_lengths"].shape == (6,)
+    assert ((played["imagined_lengths"] >= 1) & (played["imagined_lengths"] <= 32)).all()
 
 
 def test_pessimism_needs_a_reward_ensemble_and_trains_with_one(tmp_path):

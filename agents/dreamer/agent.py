@@ -269,9 +269,18 @@ class DreamerAgent:
         over ``horizon`` steps (longer than an episode, to compare with its real return):
         ``sum_k r_k prod_{j<k} c_j``, undiscounted (``(N,)``). Beside the real return of the same
         policy it measures model exploitation."""
+        return self.imagined_episode(start, horizon, generator)[0]
+
+    @torch.no_grad()
+    def imagined_episode(self, start: State, horizon: int,
+                         generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`imagined_return` and, from the same rollout, the episode's expected length
+        ``sum_k prod_{j<k} c_j`` (``(N,)`` each): an episode the model expects to last longer than
+        it does is one whose endings (a walk-away, say) the model does not see coming."""
         traj = self.world_model.imagine(start, lambda f: self.policy(f).probs.argmax(-1),
                                         horizon, generator=generator, decode_behaviour=False)
-        return (survival(traj.cont[1:]) * traj.reward[1:]).sum(0)
+        alive = survival(traj.cont[1:])
+        return (alive * traj.reward[1:]).sum(0), alive.sum(0)
 
     # ------------------------------------------------------------------------------------------
     def update(self, start: State, generator: torch.Generator | None = None) -> dict[str, float]:
