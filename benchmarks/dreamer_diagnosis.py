@@ -3,7 +3,8 @@
 Each *recipe* changes the agent or the world model from the one before it (the earlier agent,
 DreamerV3's symlog two-hot reward and critic heads, an actor head that knows the action
 structure, DreamerV3's small entropy bonus, an action embedding that knows it, a short imagination
-horizon), trained by the
+horizon, pessimism over an ensemble of reward heads, an action embedding that reads the env's
+description of each action), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:
@@ -14,7 +15,8 @@ checkpoint:
   ``--episodes`` evaluation episodes;
 * **where**: on the final policy's own moves in those real episodes, by kind (offer, accept, walk
   away), how often it makes them, the reward the world model predicted for each from the belief
-  it was chosen in, and the reward it earned;
+  it was chosen in, and the reward it earned; and how long the episodes last, really and as the
+  world model expected from their first observation;
 * the world model's reward error on the steps that pay and its recall of episode ends;
 * the critic's error against the imagined lambda-returns and the actor's entropy over training.
 

@@ -15,7 +15,9 @@ DreamerV3's other pieces are configuration, measured one at a time by
 default budget: ``critic_head="twohot"`` (symlog two-hot critic, zero-initialised output, pulled
 towards the slow critic's prediction), ``actor_head="structured"`` (one logit per action kind and
 per factor of the env's ``action_structure``: kind, then split and tone in the negotiation, the
-env keeping its flat ``Discrete`` space) and ``entropy=3e-4``.
+env keeping its flat ``Discrete`` space) and ``entropy=3e-4``. So is ``pessimism`` (the imagined
+reward minus the spread of the world model's reward ensemble, MOPO's penalty, against a policy
+that picks the moves the model overrates), which did not raise the return either.
 """
 
 from __future__ import annotations
