@@ -82,6 +82,10 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                          "tone), so that what the model learns of one offer carries over to "
                          "offers that keep similar items",
                          {**EARLIER_WM, "action_embed": "features"}, EARLIER_AGENT),
+    "earlier+prior-heads": ("the earlier agent whose reward and continuation heads also learn "
+                            "on latents drawn from the prior, as imagination feeds them (weight "
+                            "1, latents detached), so that they expect episodes to end as often "
+                            "as they do", {**EARLIER_WM, "prior_heads": 1.0}, EARLIER_AGENT),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
 

@@ -9,6 +9,7 @@ never carry a copy of the loop.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -42,8 +43,37 @@ class Cell:
         base = f"{self.env}__{self.agent}__{self.world_model}__s{self.seed}__{self.steps}"
         if not self.overrides:
             return base
-        digest = hashlib.sha1(repr(self.overrides).encode()).hexdigest()[:10]
+        named = tuple((k, _named(v)) for k, v in self.overrides)
+        digest = hashlib.sha1(repr(named).encode()).hexdigest()[:10]
         return f"{base}__{digest}"
+
+
+NAMED_BEFORE: dict[str, dict[str, Any]] = {
+    "WorldModelConfig": {"reward_heads": 1, "prior_heads": 0.0},
+    "DreamerConfig": {"pessimism": 0.0},
+}
+"""Config fields added after cells were named, at the values that reproduce those cells: left out
+of a cell's name at those values, so that adding a field renames no cell that does not use it."""
+
+
+class _Named:
+    """A config as a cell's name hashes it: its repr without the fields of ``NAMED_BEFORE`` at
+    their reproducing values."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        skip = NAMED_BEFORE.get(type(self.config).__name__, {})
+        shown = [f"{f.name}={getattr(self.config, f.name)!r}"
+                 for f in dataclasses.fields(self.config) if f.repr
+                 and not (f.name in skip and getattr(self.config, f.name) == skip[f.name])]
+        return f"{type(self.config).__qualname__}({', '.join(shown)})"
+
+
+def _named(value: Any) -> Any:
+    return _Named(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) \
+        else value
 
 
 GRID_ROOT = "runs/benchmarks/grid"

@@ -168,3 +168,19 @@ def test_wall_curve_counts_seconds_from_the_runs_start(tmp_path):
     empty = Cell("SocialNegotiation-v1", "ppo", "lewm", 1, 1000)
     (tmp_path / empty.name).mkdir()
     assert wall_curve(tmp_path, empty)[0].size == 0
+
+
+def test_a_config_field_added_later_renames_no_cell_that_leaves_it_at_its_old_value():
+    import dataclasses
+
+    from benchmarks.dreamer_diagnosis import DiagnosisConfig, cells
+
+    grid = dict(cells(DiagnosisConfig(recipes=("earlier", "earlier+pessimism"), seeds=(0,))))
+    # the name this cell had before reward_heads, pessimism and prior_heads existed
+    assert grid["earlier"].name == "SocialNegotiation-v1__dreamer__lewm__s0__12000__f7d98c2e8b"
+    assert grid["earlier+pessimism"].name != grid["earlier"].name
+    wm = dict(grid["earlier"].overrides)["wm"]
+    moved = dataclasses.replace(grid["earlier"], overrides=tuple(
+        (k, dataclasses.replace(v, prior_heads=1.0) if k == "wm" else v)
+        for k, v in grid["earlier"].overrides))
+    assert wm.prior_heads == 0.0 and moved.name != grid["earlier"].name

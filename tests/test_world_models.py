@@ -421,3 +421,37 @@ def test_the_adapters_hand_the_world_model_the_envs_action_features():
     adapter = make_adapter("PublicGoods-v0", 2, {}, False)
     assert adapter.action_features is None
     adapter.close()
+
+
+def test_prior_heads_loss_trains_the_heads_alone_on_prior_samples(negotiation_batch):
+    import torch.nn.functional as F
+
+    wm = build("lewm", dataclasses.replace(SMALL, prior_heads=0.5))
+    batch = negotiation_batch
+    states, out, _ = wm.observe({m.key: batch[m.key] for m in wm.mods}, batch["action"],
+                                batch["is_first"].bool(), None,
+                                generator=torch.Generator().manual_seed(0))
+    loss = wm.prior_head_loss(states, out["prior"], batch, torch.Generator().manual_seed(1))
+    loss.backward()
+    heads = [*wm.reward_head.parameters(), *wm.cont_head.parameters()]
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in heads)
+    others = [p for n, p in wm.named_parameters()
+              if not n.startswith(("reward_head.", "cont_head."))]
+    assert all(p.grad is None for p in others)  # the latents are detached
+    # exact: the heads read [h; z] with z the prior sample the generator draws
+    from lewm_rl.world_models.model import sample_index
+
+    idx = sample_index(out["prior"].detach(), torch.Generator().manual_seed(1))
+    feat = torch.cat([states.deter.detach(),
+                      F.one_hot(idx, out["prior"].shape[-1]).float().flatten(-2)], -1)
+    want = (((wm.reward_head(feat).squeeze(-1) - batch["reward"].float()) ** 2).mean()
+            + F.binary_cross_entropy_with_logits(wm.cont_head(feat).squeeze(-1),
+                                                 1.0 - batch["is_terminal"].float()))
+    torch.testing.assert_close(loss, want)
+    # in the world-model loss with its weight, and absent at 0
+    _, metrics = wm.loss(batch, torch.Generator().manual_seed(0), with_metrics=False)
+    assert "world_model/loss_prior_heads" in metrics
+    _, metrics = build("lewm").loss(batch, torch.Generator().manual_seed(0), with_metrics=False)
+    assert "world_model/loss_prior_heads" not in metrics
+    with pytest.raises(ValueError, match="prior_heads"):
+        dataclasses.replace(SMALL, prior_heads=-1.0)

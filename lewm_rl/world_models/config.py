@@ -65,6 +65,12 @@ class WorldModelConfig:
     batch (each step weighted by a Poisson(1) draw per head), the predicted reward is their mean,
     and their spread measures where the model does not know what a move pays, which the agent's
     ``pessimism`` subtracts in imagination."""
+    prior_heads: float = 0.0
+    """Weight of a second loss on the reward and continuation heads, read on ``[h; z]`` with ``z``
+    drawn from the prior (what imagination feeds them) rather than the posterior, the latents
+    detached: it calibrates the heads to imagination (a model whose prior does not see a
+    walk-away coming then still expects the episode to end as often as it does). 0: the
+    posterior alone, as DreamerV3."""
     kl_dyn: float = 0.5
     """Weight of the dynamics KL (trains the prior), as DreamerV3."""
     kl_rep: float = 0.1
@@ -96,7 +102,8 @@ class WorldModelConfig:
                      "emotion_embed"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("emotion_weight", "consistency_weight", "kl_dyn", "kl_rep", "free_nats"):
+        for name in ("emotion_weight", "consistency_weight", "kl_dyn", "kl_rep", "free_nats",
+                     "prior_heads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.action_embed not in ("structured", "flat", "features"):

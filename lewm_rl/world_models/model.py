@@ -699,6 +699,9 @@ class EmotionalWorldModel(nn.Module):
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
                                                        cont_target)
         post, prior = out["post"], out["prior"]
+        if c.prior_heads:
+            head_loss = self.prior_head_loss(states, prior, batch, generator)
+            total_heads = c.prior_heads * head_loss
         lp, lq = torch.log(post), torch.log(prior)
         kl_dyn = _kl((post.detach(), lp.detach()), (prior, lq))
         kl_rep = _kl((post, lp), (prior.detach(), lq.detach()))
@@ -707,6 +710,9 @@ class EmotionalWorldModel(nn.Module):
         total = recon_loss + reward_loss + cont_loss + kl_loss
         losses = {"recon": recon_loss, "reward": reward_loss, "cont": cont_loss,
                   "kl": kl_dyn.mean()}
+        if c.prior_heads:
+            total = total + total_heads
+            losses["prior_heads"] = head_loss
 
         if self.P:
             valid = labels >= 0  # (B, T, P)
@@ -730,6 +736,17 @@ class EmotionalWorldModel(nn.Module):
             with torch.no_grad():
                 metrics.update(self._metrics(batch, states, out))
         return total, metrics, states
+
+    def prior_head_loss(self, states: State, prior: Tensor, batch: dict[str, Tensor],
+                        generator: torch.Generator | None = None) -> Tensor:
+        """The reward and continuation heads' loss on ``[h; z]`` with ``z`` drawn from the prior
+        probabilities ``prior`` ``(B, T, stoch, classes)`` (``config.prior_heads``). The latents
+        are detached: only the heads learn from it."""
+        z = F.one_hot(sample_index(prior.detach(), generator), prior.shape[-1]).to(prior.dtype)
+        feat = torch.cat([states.deter.detach(), z.flatten(-2)], -1)
+        cont = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1),
+                                                  1.0 - batch["is_terminal"].float())
+        return self.reward_loss(feat, batch["reward"].float(), generator).mean() + cont
 
     @torch.no_grad()
     def _metrics(self, batch: dict[str, Tensor], states: State, out: dict[str, Tensor]
