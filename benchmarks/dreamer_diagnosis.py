@@ -4,7 +4,8 @@ Each *recipe* changes the agent or the world model from the one before it (the e
 DreamerV3's symlog two-hot reward and critic heads, an actor head that knows the action
 structure, DreamerV3's small entropy bonus, an action embedding that knows it, a short imagination
 horizon, pessimism over an ensemble of reward heads, an action embedding that reads the env's
-description of each action), trained by the
+description of each action, reward and continuation heads that also learn on prior-drawn
+latents), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:

@@ -333,8 +333,8 @@ def verdicts(report: dict) -> list[str]:
             r = ratio_interval([bd if x is None else x for x in runs_d],
                                [bp if x is None else x for x in runs_p])
             # a median run that never reached it is only a lower bound: never "met"
-            met = r["high"] <= 0.1 and not models[dreamer]["steps_to_greedy"]["censored"]
             censored = models[dreamer]["steps_to_greedy"]["censored"]
+            met = r["high"] <= 0.1 and not censored
             why = (f"; {dreamer}'s median run never reached it within its "
                    f"{bd:,} steps, so the ratio is only a lower bound" if censored else "")
             out.append(f"- {env}: {dreamer} reaches the scripted greedy in at most a tenth of "

@@ -118,7 +118,6 @@ class PublicGoodsParallelEnv(CoreParallelEnv):
         return public_goods_observation_space(self.n_players)
 
     @functools.cache  # noqa: B019
-    @functools.cache  # noqa: B019 - one space per seat, so that seeding it holds (PettingZoo's advice)
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(C.num_actions(self.n_players))
 

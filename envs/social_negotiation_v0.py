@@ -110,7 +110,6 @@ class SocialNegotiationParallelEnv(CoreParallelEnv):
         return negotiation_observation_space()
 
     @functools.cache  # noqa: B019
-    @functools.cache  # noqa: B019 - one space per seat, so that seeding it holds (PettingZoo's advice)
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(C.NUM_ACTIONS)
 

@@ -43,6 +43,7 @@ import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
 from lewm_rl.agents.dreamer.agent import ADDED_LATER as DREAMER_ADDED_LATER
+from lewm_rl.agents.dreamer.agent import check_pessimism
 from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.agents.sb3.runner import MODEL_FREE
 from lewm_rl.checkpoint import (
@@ -174,10 +175,8 @@ class TrainConfig:
             raise ValueError(f"--prefill must be >= --seq-len x --num-envs = "
                              f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
                              f"before the first update), got {self.prefill}")
-        if self.agent == "dreamer" and self.dreamer.pessimism > 0 and self.wm.reward_heads < 2:
-            raise ValueError(f"--dreamer.pessimism {self.dreamer.pessimism} needs a reward "
-                             f"ensemble to measure the model's uncertainty: set --wm.reward-heads "
-                             f"to 2 or more, got {self.wm.reward_heads}")
+        if self.agent == "dreamer":
+            check_pessimism(self.dreamer.pessimism, self.wm.reward_heads)
         if self.compare and self.agent in MODEL_FREE:
             raise ValueError(f"--compare trains lewm and blind world models; --agent {self.agent} "
                              "uses none (allowed with --compare: dreamer, ppo-belief, "

@@ -103,6 +103,15 @@ class DreamerConfig:
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
 
 
+def check_pessimism(pessimism: float, reward_heads: int) -> None:
+    """Raises ``ValueError`` where ``pessimism`` is asked of a world model with one reward head
+    (there is no spread to subtract)."""
+    if pessimism > 0 and reward_heads < 2:
+        raise ValueError(f"pessimism {pessimism} (--dreamer.pessimism) needs a reward ensemble to "
+                         f"measure the model's uncertainty: set reward_heads (--wm.reward-heads) "
+                         f"to 2 or more, got {reward_heads}")
+
+
 def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, lambda_: float
                    ) -> Tensor:
     """Lambda-returns over an imagined trajectory.
@@ -169,11 +178,8 @@ class DreamerAgent:
         c = self.config
         self.world_model = world_model
         self.num_actions = world_model.num_actions
-        if c.pessimism > 0 and world_model.config.reward_heads < 2:
-            raise ValueError(f"pessimism={c.pessimism} needs a reward ensemble to measure the "
-                             f"model's uncertainty: set the world model's reward_heads to 2 or "
-                             f"more (--wm.reward-heads), got "
-                             f"{world_model.config.reward_heads}")
+        if c.pessimism:
+            check_pessimism(c.pessimism, world_model.config.reward_heads)
         if action_structure is None or c.actor_head == "flat":
             action_structure = ActionStructure.flat(self.num_actions)
         if action_structure.num_actions != self.num_actions:
@@ -370,4 +376,4 @@ class DreamerAgent:
         return metrics
 
 
-__all__ = ["DreamerAgent", "DreamerConfig", "lambda_returns"]
+__all__ = ["DreamerAgent", "DreamerConfig", "check_pessimism", "lambda_returns"]

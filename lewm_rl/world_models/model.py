@@ -339,8 +339,7 @@ class EmotionalWorldModel(nn.Module):
 
     def reward(self, sfeat: Tensor) -> Tensor:
         """Predicted reward ``(...)`` from state features ``(..., F)``: the mean of the heads."""
-        heads = self._reward_heads(sfeat)
-        return heads[0] if len(heads) == 1 else torch.stack(heads).mean(0)
+        return self.reward_spread(sfeat)[0]
 
     def reward_spread(self, sfeat: Tensor) -> tuple[Tensor, Tensor]:
         """``(mean, standard deviation)`` of the reward heads' predictions ``(...)`` (the sample
@@ -356,16 +355,22 @@ class EmotionalWorldModel(nn.Module):
         """``(...)`` the reward heads' loss: two-hot cross-entropy, or the squared error. With an
         ensemble, the mean over heads of each head's loss weighted by its own Poisson(1) bootstrap
         draw per step (``generator`` draws them)."""
-        losses = []
-        for head in (self.reward_head, *self.reward_ensemble):
-            out = head(sfeat)
-            losses.append(self.twohot.loss(out, target) if self.twohot
-                          else (out.squeeze(-1) - target) ** 2)
+        losses = [self.twohot.loss(head(sfeat), target) if self.twohot
+                  else (head(sfeat).squeeze(-1) - target) ** 2
+                  for head in (self.reward_head, *self.reward_ensemble)]
         if len(losses) == 1:
             return losses[0]
         rate = torch.ones(len(losses), *target.shape, device=target.device)
         weight = torch.poisson(rate, generator=generator)
         return (weight * torch.stack(losses)).mean(0)
+
+    def _head_losses(self, sfeat: Tensor, batch: dict[str, Tensor],
+                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """The reward and continuation heads' losses on features ``sfeat`` ``(B, T, F)``."""
+        reward = self.reward_loss(sfeat, batch["reward"].float(), generator).mean()
+        cont = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
+                                                  1.0 - batch["is_terminal"].float())
+        return reward, cont
 
     # ------------------------------------------------------------------------------------------
     def _embed_action(self, action: Tensor, keep: Tensor | None = None) -> Tensor:
@@ -694,14 +699,8 @@ class EmotionalWorldModel(nn.Module):
         sfeat = self._state_features(states)  # (B, T, F)
         recon = self.decoder.loss(self.decoder(sfeat), obs)
         recon_loss = sum(v.mean() for v in recon.values())
-        reward_loss = self.reward_loss(sfeat, batch["reward"].float(), generator).mean()
-        cont_target = 1.0 - batch["is_terminal"].float()
-        cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(sfeat).squeeze(-1),
-                                                       cont_target)
+        reward_loss, cont_loss = self._head_losses(sfeat, batch, generator)
         post, prior = out["post"], out["prior"]
-        if c.prior_heads:
-            head_loss = self.prior_head_loss(states, prior, batch, generator)
-            total_heads = c.prior_heads * head_loss
         lp, lq = torch.log(post), torch.log(prior)
         kl_dyn = _kl((post.detach(), lp.detach()), (prior, lq))
         kl_rep = _kl((post, lp), (prior.detach(), lq.detach()))
@@ -711,8 +710,8 @@ class EmotionalWorldModel(nn.Module):
         losses = {"recon": recon_loss, "reward": reward_loss, "cont": cont_loss,
                   "kl": kl_dyn.mean()}
         if c.prior_heads:
-            total = total + total_heads
-            losses["prior_heads"] = head_loss
+            losses["prior_heads"] = self.prior_head_loss(states, prior, batch, generator)
+            total = total + c.prior_heads * losses["prior_heads"]
 
         if self.P:
             valid = labels >= 0  # (B, T, P)
@@ -743,10 +742,9 @@ class EmotionalWorldModel(nn.Module):
         probabilities ``prior`` ``(B, T, stoch, classes)`` (``config.prior_heads``). The latents
         are detached: only the heads learn from it."""
         z = F.one_hot(sample_index(prior.detach(), generator), prior.shape[-1]).to(prior.dtype)
-        feat = torch.cat([states.deter.detach(), z.flatten(-2)], -1)
-        cont = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1),
-                                                  1.0 - batch["is_terminal"].float())
-        return self.reward_loss(feat, batch["reward"].float(), generator).mean() + cont
+        reward, cont = self._head_losses(torch.cat([states.deter.detach(), z.flatten(-2)], -1),
+                                         batch, generator)
+        return reward + cont
 
     @torch.no_grad()
     def _metrics(self, batch: dict[str, Tensor], states: State, out: dict[str, Tensor]
