@@ -455,3 +455,32 @@ def test_prior_heads_loss_trains_the_heads_alone_on_prior_samples(negotiation_ba
     assert "world_model/loss_prior_heads" not in metrics
     with pytest.raises(ValueError, match="prior_heads"):
         dataclasses.replace(SMALL, prior_heads=-1.0)
+
+
+def test_heads_prior_loss_and_metrics_read_the_prior_imagination_draws_never_the_label(
+        negotiation_batch):
+    """LEWM's training prior is label-conditioned on the steps teacher forcing picks; the heads'
+    prior loss and the logged one-step metrics must read ``TS(h, E_hat)`` as imagination does,
+    so that changing the training labels moves neither."""
+    from lewm_rl.world_models.model import imagined_prior
+
+    wm = build("lewm", dataclasses.replace(SMALL, prior_heads=1.0, teacher_forcing=1.0))
+    batch = dict(negotiation_batch)
+    key = wm.config.label_key
+    other = dict(batch, **{key: (batch[key] + 1) % wm.K})  # every training label changed
+    keys = ("world_model/loss_prior_heads", "world_model/reward_error",
+            "world_model/end_recall", "world_model/next_state_error")
+    runs = []
+    for b in (batch, other):
+        _, metrics = wm.loss(b, torch.Generator().manual_seed(0), with_metrics=True)
+        runs.append(metrics)
+    for k in keys:
+        assert runs[0][k] == pytest.approx(runs[1][k], rel=1e-6), k
+    # and the training prior itself does move with the labels (teacher forcing 1: all steps)
+    obs = {m.key: batch[m.key] for m in wm.mods}
+    outs = [wm.observe(obs, batch["action"], batch["is_first"].bool(), b[key].long(),
+                       teacher_forcing=1.0, generator=torch.Generator().manual_seed(0))[1]
+            for b in (batch, other)]
+    assert not torch.allclose(outs[0]["prior"], outs[1]["prior"])
+    torch.testing.assert_close(imagined_prior(outs[0]), imagined_prior(outs[1]))
+    torch.testing.assert_close(imagined_prior(outs[0]), outs[0]["ts_pred"])

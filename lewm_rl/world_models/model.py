@@ -182,6 +182,14 @@ def _kl(p_logp: tuple[Tensor, Tensor], q_logq: tuple[Tensor, Tensor]) -> Tensor:
     return (p * (logp - logq)).sum((-2, -1))
 
 
+def imagined_prior(out: dict[str, Tensor]) -> Tensor:
+    """The one-step prior over ``z`` as imagination draws it, from :meth:`observe`'s outputs:
+    for ``lewm`` trained with labels, ``TS(h, E_hat)`` on the predicted emotion (``ts_pred``), not
+    the training prior, which teacher forcing conditions on the label in a share of the steps;
+    for the other kinds the one prior there is."""
+    return out.get("ts_pred", out["prior"])
+
+
 def consistency(ts_pred: Tensor, ts_label: Tensor) -> Tensor:
     """The consistency term ``C = || TS(h, E_hat) - TS(h, E) ||_2`` per step.
 
@@ -710,7 +718,8 @@ class EmotionalWorldModel(nn.Module):
         losses = {"recon": recon_loss, "reward": reward_loss, "cont": cont_loss,
                   "kl": kl_dyn.mean()}
         if c.prior_heads:
-            losses["prior_heads"] = self.prior_head_loss(states, prior, batch, generator)
+            losses["prior_heads"] = self.prior_head_loss(states, imagined_prior(out), batch,
+                                                         generator)
             total = total + c.prior_heads * losses["prior_heads"]
 
         if self.P:
@@ -739,8 +748,10 @@ class EmotionalWorldModel(nn.Module):
     def prior_head_loss(self, states: State, prior: Tensor, batch: dict[str, Tensor],
                         generator: torch.Generator | None = None) -> Tensor:
         """The reward and continuation heads' loss on ``[h; z]`` with ``z`` drawn from the prior
-        probabilities ``prior`` ``(B, T, stoch, classes)`` (``config.prior_heads``). The latents
-        are detached: only the heads learn from it."""
+        probabilities ``prior`` ``(B, T, stoch, classes)`` (``config.prior_heads``), which the
+        world-model loss takes from :func:`imagined_prior` (the prior imagination draws from,
+        never the label-conditioned one). The latents are detached: only the heads learn from
+        it."""
         z = F.one_hot(sample_index(prior.detach(), generator), prior.shape[-1]).to(prior.dtype)
         reward, cont = self._head_losses(torch.cat([states.deter.detach(), z.flatten(-2)], -1),
                                          batch, generator)
@@ -753,8 +764,9 @@ class EmotionalWorldModel(nn.Module):
         m: dict[str, float] = {}
         B, T = batch["is_first"].shape
         not_first = ~batch["is_first"].bool()
-        # One-step predictions from the prior: the mode of p(z_t | h_t, ...).
-        prior = out["prior"]
+        # One-step predictions from the prior imagination draws from (never the label-conditioned
+        # one teacher forcing trains): the mode of p(z_t | h_t, ...).
+        prior = imagined_prior(out)
         zmode = F.one_hot(prior.argmax(-1), prior.shape[-1]).float()
         pfeat = torch.cat([states.deter, zmode.flatten(-2)], -1)
         pred = self.decoder(pfeat)
