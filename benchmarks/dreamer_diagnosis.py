@@ -87,8 +87,23 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                             "on latents drawn from the prior, as imagination feeds them (weight "
                             "1, latents detached), so that they expect episodes to end as often "
                             "as they do", {**EARLIER_WM, "prior_heads": 1.0}, EARLIER_AGENT),
+    "earlier+recency": ("the earlier agent whose world model draws half of its replayed windows "
+                        "by recency (probability proportional to 1 / (1 + age), DreamerV3's "
+                        "recency selector), so that it learns what the policy's current moves "
+                        "do before the policy leans on its errors about them",
+                        EARLIER_WM, EARLIER_AGENT, {"replay_recency": 0.5}),
+    "earlier+disagreement": ("the earlier agent with an ensemble of five state priors beside "
+                             "the model's, each fitted to its own bootstrap resample, and the "
+                             "actor-critic learning from the imagined reward minus the "
+                             "ensemble's disagreement about each imagined step (mutual "
+                             "information in nats, weight 1: MOPO's penalty on the dynamics' "
+                             "uncertainty, where the policy's moves are those whose outcome the "
+                             "model has seen too few times)",
+                             {**EARLIER_WM, "prior_ensemble": 5},
+                             {**EARLIER_AGENT, "disagreement": 1.0}),
 }
-"""``name: (what it changes, WorldModelConfig fields, DreamerConfig fields)``."""
+"""``name: (what it changes, WorldModelConfig fields, DreamerConfig fields[, TrainConfig
+fields])``."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +138,9 @@ def cells(cfg: DiagnosisConfig) -> list[tuple[str, Cell]]:
     for name in cfg.recipes:
         if name not in RECIPES:
             raise SystemExit(f"unknown recipe {name!r}; allowed: {', '.join(RECIPES)}")
-        _, wm, agent = RECIPES[name]
+        _, wm, agent, *train = RECIPES[name]
         overrides = base + (("wm", WorldModelConfig(**wm)), ("dreamer", DreamerConfig(**agent)))
+        overrides += tuple(sorted(train[0].items())) if train else ()
         seeds = cfg.seeds[:1] if name in cfg.one_seed else cfg.seeds
         out += [(name, Cell(cfg.env, "dreamer", "lewm", s, cfg.steps, overrides)) for s in seeds]
     return out
@@ -155,20 +171,37 @@ def moves_by_kind(actions: np.ndarray, predicted: np.ndarray, earned: np.ndarray
     return out
 
 
-def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
+def endings(played: dict[str, np.ndarray], episodes: int) -> dict[str, float]:
+    """How often the world model expects the episode to end one step ahead, against how often it
+    does, on the moves of ``played`` (``play_episodes(..., one_step=True)``): ``predicted`` and
+    ``real`` ends per episode (the sum of ``1 - c`` over the live moves, and of the real ends),
+    and ``on_ends`` / ``elsewhere``, the mean predicted probability of ending on the moves that
+    did end an episode and on the others."""
+    end = 1.0 - played["step_cont_predicted"]
+    terminal = played["step_terminal"].astype(bool)
+    return {"predicted": float(end.sum() / episodes), "real": float(terminal.sum() / episodes),
+            "on_ends": float(end[terminal].mean()) if terminal.any() else float("nan"),
+            "elsewhere": float(end[~terminal].mean()) if (~terminal).any() else float("nan")}
+
+
+def imagination_gap(run_dir: Path, episodes: int) -> dict:
     """Real and imagined returns of the run's final mode policy on ``episodes`` evaluation
-    episodes (default partners), and its moves by kind (:func:`moves_by_kind`)."""
+    episodes (default partners), its moves by kind (:func:`moves_by_kind`), and the model's
+    one-step expectation of endings (:func:`endings`) under each of ``PLAY_POLICIES``: where the
+    model is right about its training data's random moves and wrong about the policy's own."""
     import torch
 
     from lewm_rl.runs import load_run
-    from lewm_rl.train import play_episodes
+    from lewm_rl.train import PLAY_POLICIES, play_episodes
 
     torch.set_num_threads(1)
     run = load_run(run_dir)
-    played = play_episodes(run.learners, run.config.env,
-                           {"population": run.config.population,
-                            "annotation_noise": run.config.annotation_noise}, episodes,
-                           filter_cues=run.config.filter_cues, one_step=True)
+    kwargs = {"population": run.config.population,
+              "annotation_noise": run.config.annotation_noise}
+    plays = {p: play_episodes(run.learners, run.config.env, kwargs, episodes,
+                              filter_cues=run.config.filter_cues, one_step=True, policy=p)
+             for p in PLAY_POLICIES}
+    played = plays["mode"]
     real, imagined = played["returns"], played["imagined_returns"]
     return {"real": float(real.mean()), "imagined": float(imagined.mean()),
             "length": float(played["lengths"].mean()),
@@ -176,12 +209,15 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict[str, float]:
             "gap": float((imagined - real).mean()),
             "corr": float(np.corrcoef(real, imagined)[0, 1]),
             "moves": moves_by_kind(played["step_actions"], played["step_reward_predicted"],
-                                   played["step_reward"])}
+                                   played["step_reward"]),
+            "endings": {p: {**endings(v, episodes), "return": float(v["returns"].mean())}
+                        for p, v in plays.items()}}
 
 
 TAGS = {"entropy": "actor/entropy", "critic_error": "critic/error",
         "reward_error_paid": "world_model/reward_error_paid",
-        "end_recall": "world_model/end_recall", "reward_std": "imag/reward_std"}
+        "end_recall": "world_model/end_recall", "reward_std": "imag/reward_std",
+        "disagreement": "imag/disagreement"}
 
 
 def _last(root: Path, cell: Cell, tag: str) -> float:
@@ -245,15 +281,16 @@ def markdown(report: dict) -> str:
         f"{refs['greedy']:.3f}, oracle {refs['oracle']:.3f}.",
         "",
         "| recipe | seed | eval | real | imagined | gap | corr | reward error (paying steps) "
-        "| end recall | critic error | actor entropy | reward heads' spread |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| end recall | critic error | actor entropy | reward heads' spread "
+        "| priors' disagreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {r['recipe']} | {r['seed']} | {r['return'][-1]:.3f} | {r['final_real']:.3f} | "
             f"{r['final_imagined']:.3f} | {r['final_gap']:+.3f} | {r['final_corr']:.2f} | "
             f"{r['reward_error_paid']:.3f} | {r['end_recall']:.2f} | {r['critic_error']:.3f} | "
-            f"{r['entropy']:.2f} | {_spread(r)} |")
+            f"{r['entropy']:.2f} | {_spread(r)} | {_spread(r, 'disagreement')} |")
     rows = report["rows"]
     if rows:
         gaps = [r["final_gap"] for r in rows]
@@ -285,6 +322,30 @@ def markdown(report: dict) -> str:
             cells_.append(f"{r['final_length']:.1f} / {r['final_imagined_length']:.1f}"
                           if "final_length" in r else "-")
             lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(cells_) + " |")
+    if rows and all("final_endings" in r for r in rows):
+        pols = list(rows[0]["final_endings"])
+        lines += ["", "When the model expects episodes to end: the world model's one-step "
+                  "probability that the episode ends after each move (one draw of its prior from "
+                  "the belief the move was made in, as imagination makes it), summed over the "
+                  f"moves of the same {cfg['episodes']} evaluation episodes, per episode, "
+                  "against the ends that happened (every episode ends once), with the policy "
+                  "acting by its mode (as evaluated), by sampling (as trained) or at random (as "
+                  "the prefill that starts the replay); and the mean predicted probability on the "
+                  "moves that did end an episode / on the others, and the real return of each "
+                  "way of acting. A model that expects fewer ends than happen under the policy "
+                  "(and not at random) is one whose policy has found the moves it is wrong "
+                  "about.", "",
+                  "| recipe | seed | " + " | ".join(f"{p}: predicted / real ends" for p in pols)
+                  + " | mode: on ends / elsewhere | " + " | ".join(f"{p} return" for p in pols)
+                  + " |",
+                  "|---|---:|" + "---:|" * (2 * len(pols) + 1)]
+        for r in rows:
+            e = r["final_endings"]
+            lines.append(
+                f"| {r['recipe']} | {r['seed']} | "
+                + " | ".join(f"{e[p]['predicted']:.2f} / {e[p]['real']:.2f}" for p in pols)
+                + f" | {e['mode']['on_ends']:.3f} / {e['mode']['elsewhere']:.3f} | "
+                + " | ".join(f"{e[p]['return']:.3f}" for p in pols) + " |")
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
@@ -292,10 +353,11 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _spread(row: dict) -> str:
-    """The imagined reward heads' standard deviation, '-' where the run has one head (or was
-    logged before the spread was)."""
-    value = row.get("reward_std", float("nan"))
+def _spread(row: dict, key: str = "reward_std") -> str:
+    """An ensemble's imagined uncertainty (``reward_std``: the reward heads' standard deviation;
+    ``disagreement``: the state priors'), '-' where the run has no ensemble (or was logged
+    before the measure was)."""
+    value = row.get(key, float("nan"))
     return "-" if not np.isfinite(value) or value == 0 else f"{value:.3f}"
 
 

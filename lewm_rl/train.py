@@ -128,6 +128,10 @@ class TrainConfig:
     """Sequences per world-model batch."""
     seq_len: int = 32
     """Steps per sequence."""
+    replay_recency: float = 0.0
+    """Share of the world model's replayed windows drawn by recency (probability proportional to
+    ``1 / (1 + age)``, DreamerV3's recency selector) instead of uniformly: the model keeps up
+    with the moves the policy makes now. 0: uniform, as DreamerV3's default ``replay.fracs``."""
     eval_every: int = 3_000
     """Env steps between evaluations."""
     eval_episodes: int = 32
@@ -169,6 +173,8 @@ class TrainConfig:
                                  f"{getattr(self, name)}")
         if self.train_ratio <= 0:
             raise ValueError(f"--train-ratio must be > 0, got {self.train_ratio}")
+        if not 0.0 <= self.replay_recency <= 1.0:
+            raise ValueError(f"--replay-recency must be in [0, 1], got {self.replay_recency}")
         if self.prefill < 0:
             raise ValueError(f"--prefill must be >= 0, got {self.prefill}")
         if self.agent == "dreamer" and self.prefill < self.seq_len * self.num_envs:
@@ -176,7 +182,7 @@ class TrainConfig:
                              f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
                              f"before the first update), got {self.prefill}")
         if self.agent == "dreamer":
-            check_pessimism(self.dreamer.pessimism, self.wm.reward_heads)
+            check_pessimism(self.dreamer, self.wm)
         if self.compare and self.agent in MODEL_FREE:
             raise ValueError(f"--compare trains lewm and blind world models; --agent {self.agent} "
                              "uses none (allowed with --compare: dreamer, ppo-belief, "
@@ -794,7 +800,8 @@ class Trainer:
     def _update(self) -> None:
         c = self.config
         for ln in self.learners:
-            batch = to_torch(ln.replay.sample(c.batch_size, c.seq_len, self.rng), ln.device)
+            batch = to_torch(ln.replay.sample(c.batch_size, c.seq_len, self.rng,
+                                              c.replay_recency), ln.device)
             with_metrics = self.updates % 10 == 0
             with self.guard("in the world-model update"):
                 metrics, states = fit_step(ln.wm, ln.wm_opt, batch, with_metrics=with_metrics,
@@ -1004,10 +1011,16 @@ IMAGINED_HORIZON = 32
 than any episode of the bundled envs (the negotiation's ``n_deals * round_limit`` is 24)."""
 
 
+PLAY_POLICIES: tuple[str, ...] = ("mode", "sample", "random")
+"""How :func:`play_episodes` acts: the actor's mode (evaluation), a sample from the actor (as in
+training), or uniformly at random (as the prefill; the belief is still updated)."""
+
+
 def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
                   device: str = "cpu", seed: int = EVAL_SEED, filter_cues: bool = False,
-                  one_step: bool = False) -> dict[str, np.ndarray]:
-    """Plays one episode per seed ``seed + i`` with the learners' mode actions, deterministically.
+                  one_step: bool = False, policy: str = "mode") -> dict[str, np.ndarray]:
+    """Plays one episode per seed ``seed + i`` with the learners' actions (their mode by default),
+    deterministically.
 
     The latent is sampled from a generator seeded with ``seed``, so the same weights give the same
     episodes; the global torch generator is neither read nor moved. The true emotion labels of
@@ -1019,20 +1032,26 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         episodes: ``N``, the number of episodes (and of parallel env copies).
         filter_cues: the learners see the observations with the partners' cues neutralised (as
             they were trained with ``TrainConfig.filter_cues``).
-        one_step: also return, for every live step and seat, the action taken, the reward the
-            world model predicted for it from the belief it was chosen in, and the reward it
-            earned: where on the policy's own moves the model is wrong.
+        one_step: also return, for every live step and seat, the action taken, the reward and
+            the continuation probability the world model predicted for it from the belief it was
+            chosen in (one draw of the prior, as imagination makes), and the reward it earned and
+            whether the episode ended: where on the policy's own moves the model is wrong.
+        policy: one of :data:`PLAY_POLICIES`; ``sample`` and ``random`` draw from generators
+            seeded with ``seed``, so they too are deterministic.
 
     Returns:
         ``returns`` ``(N,)`` (mean over seats) and ``lengths`` ``(N,)`` (steps); where a learner
         reads the partners' emotion (its posterior, or a blind model's probe) ``emotion_true``
         and ``emotion_pred``
-        ``(M, P)`` over every live step and seat; for agents that imagine,
+        ``(M, P)`` over every live step and seat; for agents that imagine, with the mode policy,
         ``imagined_returns`` ``(N,)``: what their world model expected the same policy to earn
         from each episode's first observation, and ``imagined_lengths`` ``(N,)``, how long it
         expected the episode to last; with ``one_step``, ``step_actions``,
-        ``step_reward_predicted`` and ``step_reward`` ``(M,)``.
+        ``step_reward_predicted``, ``step_reward``, ``step_cont_predicted`` and ``step_terminal``
+        ``(M,)``.
     """
+    if policy not in PLAY_POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(PLAY_POLICIES)}")
     adapter = make_adapter(env_id, episodes, env_kwargs, filter_cues)
     obs, info = adapter.reset(seed=seed)
     n = adapter.num_envs
@@ -1042,9 +1061,10 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     # without them.
     imagination_gen = torch.Generator(device=device).manual_seed(seed + 1)
     one_step_gen = torch.Generator(device=device).manual_seed(seed + 2)
+    random_gen = torch.Generator(device=device).manual_seed(seed + 3)
     carry = {id(ln): None for ln in learners}
-    moves: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # live (action, predicted, got)
-    pending: list[tuple[str, np.ndarray, np.ndarray]] = []  # this step's, before its rewards
+    moves: list[tuple[np.ndarray, ...]] = []  # live (action, predicted, got, cont, terminal)
+    pending: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # before its outcomes
     is_first = np.ones(n, dtype=bool)
     total = np.zeros(n)
     finished = np.zeros(n, dtype=bool)
@@ -1056,9 +1076,13 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         for ln in learners:
             o = to_tensor_obs(_concat_seats(obs, ln.seats), ln.wm.mods, ln.device)
             first = torch.as_tensor(np.concatenate([is_first] * len(ln.seats)), device=ln.device)
-            a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=False,
+            a, carry[id(ln)] = ln.agent.act(carry[id(ln)], o, first, explore=policy == "sample",
                                             generator=generator)
-            if is_first.all() and hasattr(ln.agent, "imagined_episode"):
+            if policy == "random":  # the belief goes on with the action really taken
+                a = torch.randint(0, ln.wm.num_actions, a.shape, generator=random_gen,
+                                  device=a.device)
+                carry[id(ln)] = (carry[id(ln)][0], a)
+            if is_first.all() and policy == "mode" and hasattr(ln.agent, "imagined_episode"):
                 i_ret, i_len = ln.agent.imagined_episode(carry[id(ln)][0], IMAGINED_HORIZON,
                                                          imagination_gen)
                 imagined.append(i_ret.reshape(len(ln.seats), n).cpu().numpy())
@@ -1075,14 +1099,17 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
                     traj = ln.wm.imagine(carry[id(ln)][0], lambda f, a=a: a, 1,
                                          generator=one_step_gen, decode_behaviour=False)
                 predicted = traj.reward[1].cpu().numpy()
+                cont = traj.cont[1].cpu().numpy()
             a = a.cpu().numpy()
             for i, s in enumerate(ln.seats):
                 actions[s] = a[i * n:(i + 1) * n]
                 if one_step:
-                    pending.append((s, actions[s], predicted[i * n:(i + 1) * n]))
+                    rows = slice(i * n, (i + 1) * n)
+                    pending.append((s, actions[s], predicted[rows], cont[rows]))
         obs, reward, term, trunc, info = adapter.step(actions)
         live = ~finished
-        moves += [(a_[live], p_[live], reward[s][live]) for s, a_, p_ in pending]
+        moves += [(a_[live], p_[live], reward[s][live], c_[live], term[live])
+                  for s, a_, p_, c_ in pending]
         pending.clear()
         total[live] += np.mean([reward[s] for s in seats], 0)[live]
         length[live] += 1
@@ -1096,7 +1123,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     if true:
         out["emotion_true"], out["emotion_pred"] = np.concatenate(true), np.concatenate(pred)
     if one_step:
-        for i, key in enumerate(("step_actions", "step_reward_predicted", "step_reward")):
+        for i, key in enumerate(("step_actions", "step_reward_predicted", "step_reward",
+                                 "step_cont_predicted", "step_terminal")):
             out[key] = np.concatenate([m[i] for m in moves])
     return out
 

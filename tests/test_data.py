@@ -46,6 +46,31 @@ def test_windows_are_contiguous_and_start_fresh():
                "is_terminal": np.zeros(2)})
 
 
+def test_recency_draws_windows_by_one_over_one_plus_age_and_zero_draws_as_before():
+    from lewm_rl.data.replay import recency_probs
+
+    np.testing.assert_allclose(recency_probs(3), np.array([1, 1 / 2, 1 / 3]) / (11 / 6))
+    r = counting_replay(capacity=40, streams=2)  # 20 rows per stream
+    for t in range(25):  # wraps: rows t = 5..24 kept
+        add(r, t)
+    before = r.sample(64, 4, np.random.default_rng(3))
+    same = r.sample(64, 4, np.random.default_rng(3), recency=0.0)
+    np.testing.assert_array_equal(before["x"], same["x"])
+    # all by recency: window starts have ages 0..16 (17 starts), chosen as 1 / (1 + age)
+    x = r.sample(20_000, 4, np.random.default_rng(0), recency=1.0)["x"]
+    last = (x[:, -1] % 100).astype(int)  # the window's newest row
+    assert np.all(np.diff(x, axis=1) == 1) and last.min() >= 8 and last.max() == 24
+    age = 24 - last
+    freq = np.bincount(age, minlength=17) / len(age)
+    np.testing.assert_allclose(freq, recency_probs(17), atol=0.01)
+    # half by recency: the newest window is drawn as often as the mixture says
+    x = r.sample(20_000, 4, np.random.default_rng(1), recency=0.5)["x"]
+    newest = np.mean(x[:, -1] % 100 == 24)
+    assert newest == pytest.approx(0.5 / 17 + 0.5 * recency_probs(17)[0], abs=0.01)
+    with pytest.raises(ValueError, match=r"recency must be in \[0, 1\]"):
+        r.sample(1, 4, np.random.default_rng(0), recency=1.5)
+
+
 def test_state_dict_loads_as_data(tmp_path):
     r = counting_replay()
     for t in range(5):

@@ -141,7 +141,7 @@ def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
     from types import SimpleNamespace
 
     class Ensemble(StubWorldModel):
-        config = SimpleNamespace(reward_heads=3)
+        config = SimpleNamespace(reward_heads=3, prior_ensemble=0)
 
         def imagine(self, start, policy, horizon, intervention=None, generator=None,
                     decode_behaviour=True):
@@ -150,7 +150,7 @@ def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
             return traj
 
     class Single(Ensemble):
-        config = SimpleNamespace(reward_heads=1)
+        config = SimpleNamespace(reward_heads=1, prior_ensemble=0)
 
     reward = torch.tensor([0.0, 1.0, 0.0, 2.0])  # index 0 unused
     cont = torch.tensor([1.0, 1.0, 0.0, 1.0])
@@ -171,3 +171,38 @@ def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
         DreamerAgent(Single(reward, cont), DreamerConfig(pessimism=1.0))
     with pytest.raises(ValueError, match="pessimism"):
         DreamerConfig(pessimism=-0.5)
+
+
+def test_disagreement_subtracts_the_state_priors_disagreement_and_needs_an_ensemble():
+    from types import SimpleNamespace
+
+    class Ensemble(StubWorldModel):
+        config = SimpleNamespace(reward_heads=1, prior_ensemble=3)
+
+        def imagine(self, start, policy, horizon, intervention=None, generator=None,
+                    decode_behaviour=True):
+            traj = super().imagine(start, policy, horizon)
+            steps = torch.tensor([9.0, 0.1, 0.2, 0.3])  # index 0 (the start) unused
+            traj.disagreement = steps[:, None].expand_as(traj.reward)
+            return traj
+
+    reward = torch.tensor([0.0, 1.0, 0.5, 2.0])
+    cont = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    start = State(torch.zeros(5, 1), torch.zeros(5, 1, 1), torch.zeros(5, 0, 7))
+    for weight in (0.0, 2.0):
+        agent = DreamerAgent(Ensemble(reward, cont),
+                             DreamerConfig(horizon=3, gamma=1.0, lambda_=1.0,
+                                           disagreement=weight))
+        for net in (agent.slow_critic, agent.critic):
+            for p in net.parameters():
+                torch.nn.init.zeros_(p)
+        metrics = agent.update(start)
+        # R_0 = (r_1 - w 0.1) + c_1 (r_2 - w 0.2); c_2 = 0 ends it before r_3
+        assert metrics["imag/return"] == pytest.approx(1.5 - weight * 0.3)
+        assert metrics["imag/disagreement"] == pytest.approx(0.2)
+    plain = type("Plain", (Ensemble,), {"config": SimpleNamespace(reward_heads=1,
+                                                                   prior_ensemble=0)})
+    with pytest.raises(ValueError, match="--wm.prior-ensemble"):
+        DreamerAgent(plain(reward, cont), DreamerConfig(disagreement=1.0))
+    with pytest.raises(ValueError, match="disagreement must be >= 0"):
+        DreamerConfig(disagreement=-1.0)

@@ -30,6 +30,7 @@ def test_report_shows_the_heads_spread_and_the_real_and_imagined_episode_lengths
             "critic_error": 0.1, "entropy": 3.0,
             "final_moves": {"offer": {"share": 1.0, "predicted": 0.3, "earned": 0.2}}}
     rows = [{**base, "recipe": "earlier+pessimism", "seed": 0, "reward_std": 0.047,
+             "disagreement": 0.12,
              "final_length": 5.9, "final_imagined_length": 7.4},
             {**base, "recipe": "earlier", "seed": 0, "reward_std": float("nan")}]
     report = {"command": "python -m benchmarks.dreamer_diagnosis", "machine": "test",
@@ -39,7 +40,41 @@ def test_report_shows_the_heads_spread_and_the_real_and_imagined_episode_lengths
                          "one_seed": []}}
     text = markdown(report)
     first, second = [ln for ln in text.splitlines() if ln.startswith("| earlier")][:2]
-    assert first.endswith("| 3.00 | 0.047 |") and second.endswith("| 3.00 | - |")
+    assert first.endswith("| 3.00 | 0.047 | 0.120 |") and second.endswith("| 3.00 | - | - |")
     moves = [ln for ln in text.splitlines() if ln.startswith("| earlier")][2:]
     assert moves[0].endswith("| never | never | 5.9 / 7.4 |")
     assert moves[1].endswith("| never | never | - |")
+
+
+def test_endings_count_the_ends_the_model_expects_against_those_that_happen():
+    from benchmarks.dreamer_diagnosis import endings
+
+    # two episodes of 3 and 2 moves; the model gives every move a 10 % chance of ending it
+    played = {"step_cont_predicted": np.full(5, 0.9),
+              "step_terminal": np.array([False, False, True, False, True])}
+    out = endings(played, 2)
+    assert out["predicted"] == pytest.approx(0.25)  # 5 x 0.1 / 2 episodes
+    assert out["real"] == 1.0
+    assert out["on_ends"] == pytest.approx(0.1) and out["elsewhere"] == pytest.approx(0.1)
+    played["step_cont_predicted"] = np.array([1.0, 1.0, 0.2, 1.0, 0.4])
+    out = endings(played, 2)
+    assert out["predicted"] == pytest.approx(0.7)
+    assert out["on_ends"] == pytest.approx(0.7) and out["elsewhere"] == pytest.approx(0.0)
+
+
+def test_report_shows_the_endings_under_each_way_of_acting():
+    from benchmarks.dreamer_diagnosis import markdown
+
+    e = {"predicted": 0.3, "real": 1.0, "on_ends": 0.12, "elsewhere": 0.04, "return": 1.49}
+    row = {"return": [1.0, 1.5], "final_real": 1.4, "final_imagined": 2.0, "final_gap": 0.6,
+           "final_corr": 0.1, "reward_error_paid": 0.05, "end_recall": 0.8,
+           "critic_error": 0.1, "entropy": 3.0, "recipe": "earlier", "seed": 1,
+           "final_endings": {"mode": e, "sample": {**e, "predicted": 0.56, "return": 1.335},
+                             "random": {**e, "predicted": 1.18, "return": 0.7}}}
+    report = {"command": "c", "machine": "test", "rows": [row],
+              "references": {"random": 0.7, "greedy": 2.1, "oracle": 2.2},
+              "config": {"env": "SocialNegotiation-v1", "steps": 12000, "eval_episodes": 64,
+                         "episodes": 200, "recipes": ["earlier"], "one_seed": []}}
+    line = [ln for ln in markdown(report).splitlines() if ln.startswith("| earlier")][-1]
+    assert line == ("| earlier | 1 | 0.30 / 1.00 | 0.56 / 1.00 | 1.18 / 1.00 | 0.120 / 0.040 | "
+                    "1.490 | 1.335 | 0.700 |")

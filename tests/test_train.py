@@ -443,7 +443,7 @@ def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered(tmp_path):
     assert T.config_from_dict(saved).filter_cues is False
 
 
-def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_path):
+def test_one_step_records_each_live_move_its_predicted_and_its_real_reward_and_ending(tmp_path):
     import numpy as np
     import torch
 
@@ -455,9 +455,12 @@ def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_p
                                    dreamer=T.DreamerConfig(hidden=32)))
     trainer = T.Trainer(cfg, tmp_path)
     head = trainer.learners[0].wm.reward_head[-1]
-    with torch.no_grad():  # the model predicts 0.25 for every move
+    cont = trainer.learners[0].wm.cont_head[-1]
+    with torch.no_grad():  # the model predicts 0.25 for every move, and goes on with p 0.8
         head.weight.zero_()
         head.bias.fill_(0.25)
+        cont.weight.zero_()
+        cont.bias.fill_(float(np.log(0.8 / 0.2)))
     plain = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6)
     played = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, one_step=True)
     np.testing.assert_array_equal(played["returns"], plain["returns"])  # the episodes unchanged
@@ -471,22 +474,71 @@ def test_one_step_records_each_live_move_its_predicted_and_its_real_reward(tmp_p
     assert played["lengths"].sum() == m and (played["lengths"] >= 1).all()
     assert played["imagined_lengths"].shape == (6,)
     assert ((played["imagined_lengths"] >= 1) & (played["imagined_lengths"] <= 32)).all()
+    # the continuation it predicted for each move, and whether the episode really ended there
+    np.testing.assert_allclose(played["step_cont_predicted"], 0.8, rtol=1e-5)
+    assert played["step_terminal"].dtype == bool and played["step_terminal"].sum() == 6
+    assert played["step_terminal"][-1]  # the last live move ends the last episode
+    # other policies: random moves are not the mode's, seeded, and imagine nothing
+    rand = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, one_step=True,
+                           policy="random")
+    again = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, one_step=True,
+                            policy="random")
+    np.testing.assert_array_equal(rand["step_actions"], again["step_actions"])
+    assert len(np.unique(rand["step_actions"])) > len(np.unique(played["step_actions"]))
+    assert "imagined_returns" not in rand and rand["step_terminal"].sum() == 6
+    sampled = T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, policy="sample")
+    assert sampled["lengths"].shape == (6,)
+    with pytest.raises(ValueError, match="allowed: mode, sample, random"):
+        T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, policy="greedy")
 
 
-def test_pessimism_needs_a_reward_ensemble_and_trains_with_one(tmp_path):
+def test_pessimism_and_disagreement_need_their_ensembles_and_train_with_them(tmp_path):
     from lewm_rl.agents.dreamer import DreamerConfig
     from lewm_rl.train import TrainConfig
     from lewm_rl.world_models import WorldModelConfig
 
     with pytest.raises(ValueError, match="--wm.reward-heads"):
         TrainConfig(dreamer=DreamerConfig(pessimism=1.0)).validate()
+    with pytest.raises(ValueError, match="--wm.prior-ensemble"):
+        TrainConfig(dreamer=DreamerConfig(disagreement=1.0)).validate()
     TrainConfig(dreamer=DreamerConfig(pessimism=1.0),
                 wm=WorldModelConfig(reward_heads=3)).validate()
     run = tmp_path / "run"
-    train("--run-dir", str(run), *TINY, "--wm.reward-heads", "3", "--dreamer.pessimism", "1.0")
+    train("--run-dir", str(run), *TINY, "--wm.reward-heads", "3", "--dreamer.pessimism", "1.0",
+          "--wm.prior-ensemble", "3", "--dreamer.disagreement", "1.0")
     saved = json.loads((run / "config.json").read_text())
     assert saved["wm"]["reward_heads"] == 3 and saved["dreamer"]["pessimism"] == 1.0
+    assert saved["wm"]["prior_ensemble"] == 3 and saved["dreamer"]["disagreement"] == 1.0
     from lewm_rl.tensorboard import read_scalars
 
     _, spread, _ = read_scalars(run, "imag/reward_std")
     assert len(spread) and (spread > 0).all()
+    _, unknown, _ = read_scalars(run, "imag/disagreement")
+    assert len(unknown) and (unknown > 0).all()
+
+
+def test_replay_recency_reaches_the_replay_and_is_checked(tmp_path, monkeypatch):
+    from lewm_rl import train as T
+    from lewm_rl.data.replay import SequenceReplay
+
+    with pytest.raises(ValueError, match=r"--replay-recency must be in \[0, 1\]"):
+        T.TrainConfig(replay_recency=1.5).validate()
+    asked = []
+    sample = SequenceReplay.sample
+
+    def spy(self, batch_size, seq_len, rng, recency=0.0):
+        asked.append(recency)
+        return sample(self, batch_size, seq_len, rng, recency)
+
+    monkeypatch.setattr(SequenceReplay, "sample", spy)
+    cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=2, prefill=16, seq_len=8,
+                                   batch_size=2, steps=40, replay_recency=0.5, progress=False,
+                                   eval_every=10_000, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=16, hidden=16, embed=16),
+                                   dreamer=T.DreamerConfig(hidden=16)))
+    trainer = T.Trainer(cfg, tmp_path)
+    trainer._start_episodes()
+    for _ in range(cfg.seq_len):
+        trainer._env_step()
+    trainer._update()
+    assert asked and set(asked) == {0.5}

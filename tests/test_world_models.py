@@ -484,3 +484,61 @@ def test_heads_prior_loss_and_metrics_read_the_prior_imagination_draws_never_the
     assert not torch.allclose(outs[0]["prior"], outs[1]["prior"])
     torch.testing.assert_close(imagined_prior(outs[0]), imagined_prior(outs[1]))
     torch.testing.assert_close(imagined_prior(outs[0]), outs[0]["ts_pred"])
+
+
+def test_disagreement_is_the_mutual_information_between_member_and_latent():
+    from lewm_rl.world_models.model import disagreement
+
+    sure_a, sure_b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    even = torch.tensor([0.5, 0.5])
+    # (M=2, S=1, C=2): two members sure of different classes disagree by log 2
+    apart = disagreement(torch.stack([sure_a, sure_b])[:, None])
+    assert apart.item() == pytest.approx(np.log(2))
+    # members alike, however uncertain, do not disagree
+    assert disagreement(torch.stack([even, even])[:, None]).item() == pytest.approx(0.0, abs=1e-7)
+    # latents add up; leading dims are kept: (M=2, N=3, S=2, C=2)
+    probs = torch.stack([torch.stack([sure_a, sure_a]), torch.stack([sure_b, sure_a])])
+    out = disagreement(probs[:, None].expand(2, 3, 2, 2))
+    assert out.shape == (3,)
+    torch.testing.assert_close(out, torch.full((3,), float(np.log(2))))
+
+
+@pytest.mark.parametrize("kind", ["lewm", "blind"])
+def test_prior_ensemble_trains_its_members_alone_and_imagination_reports_its_disagreement(
+        kind, negotiation_batch):
+    from lewm_rl.world_models.model import _kl
+
+    wm = build(kind, dataclasses.replace(SMALL, prior_ensemble=3))
+    assert len(wm.ts_ensemble) == 3
+    batch = negotiation_batch
+    states, out, _ = wm.observe({m.key: batch[m.key] for m in wm.mods}, batch["action"],
+                                batch["is_first"].bool(), None,
+                                generator=torch.Generator().manual_seed(0))
+    members = out["prior_ensemble"]
+    B, T = batch["is_first"].shape
+    assert members.shape == (3, B, T, SMALL.stoch, SMALL.classes)
+    loss = wm.prior_ensemble_loss(out["post"], members, torch.Generator().manual_seed(1))
+    # exact: each member's KL from the posterior, weighted by its own Poisson(1) draw per step
+    p = out["post"].detach()
+    kl = _kl((p, p.log()), (members, members.log()))
+    weight = torch.poisson(torch.ones_like(kl), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss, (weight * kl).mean())
+    loss.backward()
+    trained = {n for n, p in wm.named_parameters() if p.grad is not None
+               and float(p.grad.abs().sum()) > 0}
+    assert trained and all(n.startswith("ts_ensemble.") for n in trained)
+    # in the world-model loss, and absent without an ensemble
+    _, metrics = wm.loss(batch, torch.Generator().manual_seed(0))
+    assert metrics["world_model/loss_prior_ensemble"] > 0
+    _, metrics = build(kind).loss(batch, torch.Generator().manual_seed(0))
+    assert "world_model/loss_prior_ensemble" not in metrics
+    # imagination: the members' disagreement at every step, >= 0; none without an ensemble
+    start = states.flatten()[:5].detach()
+    traj = wm.imagine(start, lambda f: torch.zeros(len(f), dtype=torch.long), 4,
+                      generator=torch.Generator().manual_seed(2), decode_behaviour=False)
+    assert traj.disagreement.shape == (5, 5) and bool((traj.disagreement >= -1e-6).all())
+    torch.testing.assert_close(traj.disagreement[2], wm.prior_disagreement(traj.states.deter[2]))
+    assert build(kind).imagine(start, lambda f: torch.zeros(len(f), dtype=torch.long), 2
+                               ).disagreement is None
+    with pytest.raises(ValueError, match="prior_ensemble must be 0"):
+        dataclasses.replace(SMALL, prior_ensemble=1)

@@ -31,6 +31,7 @@ from torch import nn
 
 from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
 from lewm_rl.nets import mlp
+from lewm_rl.world_models.config import WorldModelConfig
 from lewm_rl.world_models.model import EmotionalWorldModel, State, sample_index
 
 Tensor = torch.Tensor
@@ -85,6 +86,12 @@ class DreamerConfig:
     """The actor and critic learn from the imagined reward minus this many standard deviations
     of the world model's reward heads (MOPO's uncertainty penalty, against a policy that picks
     the moves the model overrates); needs ``reward_heads`` >= 2 in the world model."""
+    disagreement: float = 0.0
+    """The actor and critic learn from the imagined reward minus this many times the world
+    model's state-prior ensemble's disagreement about each imagined step's latent (nats; MOPO's
+    penalty on the dynamics' uncertainty, where the moves the model overrates are those whose
+    outcome, an acceptance or a walk-away, it has seen too few times); needs
+    ``prior_ensemble`` >= 2."""
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -96,20 +103,26 @@ class DreamerConfig:
             raise ValueError(f"actor_head must be structured or flat, got {self.actor_head!r}")
         if self.critic_head not in ("twohot", "mse"):
             raise ValueError(f"critic_head must be twohot or mse, got {self.critic_head!r}")
-        if self.pessimism < 0:
-            raise ValueError(f"pessimism must be >= 0, got {self.pessimism}")
+        if self.pessimism < 0 or self.disagreement < 0:
+            raise ValueError(f"pessimism and disagreement must be >= 0, got {self.pessimism}, "
+                             f"{self.disagreement}")
         if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
             raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
 
 
-def check_pessimism(pessimism: float, reward_heads: int) -> None:
-    """Raises ``ValueError`` where ``pessimism`` is asked of a world model with one reward head
-    (there is no spread to subtract)."""
-    if pessimism > 0 and reward_heads < 2:
-        raise ValueError(f"pessimism {pessimism} (--dreamer.pessimism) needs a reward ensemble to "
-                         f"measure the model's uncertainty: set reward_heads (--wm.reward-heads) "
-                         f"to 2 or more, got {reward_heads}")
+def check_pessimism(config: DreamerConfig, world_model: WorldModelConfig) -> None:
+    """Raises ``ValueError`` where a penalty is asked of a world model without the ensemble that
+    measures it: ``pessimism`` without reward heads to spread, ``disagreement`` without state
+    priors to disagree."""
+    if config.pessimism > 0 and world_model.reward_heads < 2:
+        raise ValueError(f"pessimism {config.pessimism} (--dreamer.pessimism) needs a reward "
+                         f"ensemble to measure the model's uncertainty: set reward_heads "
+                         f"(--wm.reward-heads) to 2 or more, got {world_model.reward_heads}")
+    if config.disagreement > 0 and world_model.prior_ensemble < 2:
+        raise ValueError(f"disagreement {config.disagreement} (--dreamer.disagreement) needs an "
+                         f"ensemble of state priors to disagree: set prior_ensemble "
+                         f"(--wm.prior-ensemble) to 2 or more, got {world_model.prior_ensemble}")
 
 
 def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, lambda_: float
@@ -178,8 +191,8 @@ class DreamerAgent:
         c = self.config
         self.world_model = world_model
         self.num_actions = world_model.num_actions
-        if c.pessimism:
-            check_pessimism(c.pessimism, world_model.config.reward_heads)
+        if c.pessimism or c.disagreement:
+            check_pessimism(c, world_model.config)
         if action_structure is None or c.actor_head == "flat":
             action_structure = ActionStructure.flat(self.num_actions)
         if action_structure.num_actions != self.num_actions:
@@ -321,6 +334,10 @@ class DreamerAgent:
                       else torch.zeros_like(reward))
             if c.pessimism:
                 reward = reward - c.pessimism * spread
+            unknown = (traj.disagreement[1:] if traj.disagreement is not None
+                       else torch.zeros_like(reward))
+            if c.disagreement:
+                reward = reward - c.disagreement * unknown
             slow = self.value(feats, slow=True)  # (H + 1, N)
             ret = lambda_returns(reward, cont, slow, c.gamma, c.lambda_)  # (H, N)
             weight = survival(cont, c.gamma)
@@ -360,6 +377,7 @@ class DreamerAgent:
             "imag/return": float(ret[0].mean()),
             "imag/reward": float(reward.mean()),
             "imag/reward_std": float(spread.mean()),
+            "imag/disagreement": float(unknown.mean()),
             "imag/cont": float(cont.mean()),
             "imag/return_scale": float(self.return_scale),
             "actor/loss": float(actor_loss.detach()),

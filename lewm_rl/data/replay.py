@@ -9,6 +9,7 @@ episode boundaries, which ``is_first`` marks (the world model resets its state t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -88,18 +89,32 @@ class SequenceReplay:
         self.cursor = (i + 1) % self.size_per_stream
         self.filled = min(self.filled + 1, self.size_per_stream)
 
-    def sample(self, batch_size: int, seq_len: int, rng: np.random.Generator
-               ) -> dict[str, np.ndarray]:
+    def sample(self, batch_size: int, seq_len: int, rng: np.random.Generator,
+               recency: float = 0.0) -> dict[str, np.ndarray]:
         """``batch_size`` windows of ``seq_len`` consecutive rows: arrays ``(B, T, ...)``.
 
         The first row of every window is marked ``is_first`` (the model starts fresh there).
+
+        Args:
+            recency: the share of windows drawn by recency rather than uniformly: each window
+                chosen with probability proportional to ``1 / (1 + age)``, its age counted in
+                rows from the newest window of its stream (DreamerV3's ``Recency`` selector with
+                ``recexp`` 1, mixed with the uniform one as its ``replay.fracs``). 0 draws exactly
+                the windows it drew before the option existed.
         """
         if self.filled < seq_len:
             raise ValueError(f"need at least {seq_len} rows per stream, have {self.filled}")
+        if not 0.0 <= recency <= 1.0:
+            raise ValueError(f"recency must be in [0, 1], got {recency}")
         L = self.size_per_stream
         oldest = self.cursor if self.filled == L else 0
         streams = rng.integers(0, self.num_streams, batch_size)
-        offsets = rng.integers(0, self.filled - seq_len + 1, batch_size)
+        starts = self.filled - seq_len + 1  # window starts per stream, oldest first
+        offsets = rng.integers(0, starts, batch_size)
+        if recency > 0:
+            recent = rng.random(batch_size) < recency
+            ages = rng.choice(starts, size=int(recent.sum()), p=recency_probs(starts))
+            offsets[recent] = starts - 1 - ages
         idx = (oldest + offsets[:, None] + np.arange(seq_len)[None]) % L  # (B, T)
         out = {k: v[streams[:, None], idx] for k, v in self.data.items()}
         out["is_first"] = out["is_first"].copy()
@@ -147,3 +162,10 @@ def to_torch(batch: dict[str, np.ndarray], device: torch.device | str = "cpu"
             t = t.float()
         out[k] = t.to(device)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def recency_probs(n: int) -> np.ndarray:
+    """``(n,)`` probabilities of ages ``0..n-1`` proportional to ``1 / (1 + age)``."""
+    w = 1.0 / np.arange(1, n + 1)
+    return w / w.sum()

@@ -71,6 +71,13 @@ class WorldModelConfig:
     detached: it calibrates the heads to imagination (a model whose prior does not see a
     walk-away coming then still expects the episode to end as often as it does). 0: the
     posterior alone, as DreamerV3."""
+    prior_ensemble: int = 0
+    """State priors in an ensemble beside TS (0: none, else at least 2), each trained on its own
+    bootstrap resample of every batch (Poisson(1) weights per step) by the KL from the detached
+    posterior, reading what TS reads (detached): where they disagree about the next latent
+    (:func:`~lewm_rl.world_models.model.disagreement`), the model has seen too few such moves,
+    which the agent's ``disagreement`` penalty subtracts in imagination. Imagination still draws
+    from TS."""
     kl_dyn: float = 0.5
     """Weight of the dynamics KL (trains the prior), as DreamerV3."""
     kl_rep: float = 0.1
@@ -111,6 +118,9 @@ class WorldModelConfig:
                              f"{self.action_embed!r}")
         if self.reward_head not in ("twohot", "mse"):
             raise ValueError(f"reward_head must be twohot or mse, got {self.reward_head!r}")
+        if self.prior_ensemble < 0 or self.prior_ensemble == 1:
+            raise ValueError(f"prior_ensemble must be 0 (none) or >= 2 (members that can "
+                             f"disagree), got {self.prior_ensemble}")
         if self.reward_heads < 1:
             raise ValueError(f"reward_heads must be >= 1, got {self.reward_heads}")
         if self.reward_bins < 2:

@@ -133,6 +133,8 @@ class Trajectory:
         cont: ``(H + 1, N)`` predicted probability that the episode continues at each state.
         behaviour: ``(H + 1, N, ..., classes)`` decoded probabilities of the behaviour modality
             (e.g. the partner's next act), or ``None``.
+        disagreement: ``(H + 1, N)`` how much the state priors of an ensemble disagree about
+            each state's latent (:func:`disagreement`), or ``None`` with one prior.
     """
 
     states: State
@@ -143,6 +145,7 @@ class Trajectory:
     cont: Tensor
     behaviour: Tensor | None
     reward_std: Tensor | None = None
+    disagreement: Tensor | None = None
 
 
 def _probs(logits: Tensor, unimix: float) -> Tensor:
@@ -201,6 +204,23 @@ def consistency(ts_pred: Tensor, ts_label: Tensor) -> Tensor:
         ``(...)`` Euclidean distance between the two, over all latents and classes.
     """
     return torch.linalg.vector_norm((ts_pred - ts_label).flatten(-2), dim=-1)
+
+
+def disagreement(probs: Tensor) -> Tensor:
+    """The ensemble's disagreement about categorical latents: the mutual information between the
+    member and the latent, ``H(mean_k p_k) - mean_k H(p_k)``, summed over latents (nats).
+
+    Args:
+        probs: ``(M, ..., S, C)`` the ``M`` members' distributions over ``S`` latents of ``C``
+            classes.
+
+    Returns:
+        ``(...)``: 0 where the members agree, up to ``S log M`` where each is sure of another
+        class. It measures what the model does not know (too few data), not the latent's own
+        noise, which each member predicts alike.
+    """
+    mean = probs.mean(0)
+    return (entropy(mean) - entropy(probs).mean(0)).sum(-1)
 
 
 class EmotionalWorldModel(nn.Module):
@@ -302,6 +322,11 @@ class EmotionalWorldModel(nn.Module):
         if self.twohot:
             for head in self.reward_ensemble:
                 zero_output(head)
+        # An ensemble of state priors beside TS, measuring what the dynamics do not know (built
+        # last, like the reward ensemble, so that the rest initialises as before).
+        self.ts_ensemble = nn.ModuleList(
+            mlp(c.deter + (e_in if c.kind == "lewm" else 0), c.hidden, z_dim)
+            for _ in range(c.prior_ensemble))
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -397,11 +422,35 @@ class EmotionalWorldModel(nn.Module):
             parts.append(self.enc_e(prev.emotion.reshape(len(prev.deter), -1)))
         return self.gru(self.img_in(torch.cat(parts, -1)), prev.deter)
 
+    def _ts_input(self, h: Tensor, emotion: Tensor | None) -> Tensor:
+        """What TS reads: ``h``, and for lewm the embedded emotion ``(N, P, K)``."""
+        if self.config.kind != "lewm":
+            return h
+        return torch.cat([h, self.enc_e(emotion.flatten(1))], -1)
+
     def _ts(self, h: Tensor, emotion: Tensor | None) -> Tensor:
         """TS prior logits ``(N, S, C)``; ``emotion`` ``(N, P, K)`` conditions it for lewm."""
         c = self.config
-        x = h if c.kind != "lewm" else torch.cat([h, self.enc_e(emotion.flatten(1))], -1)
-        return self.ts(x).reshape(len(h), c.stoch, c.classes)
+        return self.ts(self._ts_input(h, emotion)).reshape(len(h), c.stoch, c.classes)
+
+    def _ensemble_probs(self, x: Tensor) -> Tensor:
+        """``(M, ..., S, C)``: the ensemble members' prior distributions from TS's input ``x``
+        ``(..., D)`` (detached: the members learn from their KL alone and shape nothing else)."""
+        c = self.config
+        x = x.detach()
+        return torch.stack([_probs(m(x).reshape(*x.shape[:-1], c.stoch, c.classes), c.unimix)
+                            for m in self.ts_ensemble])
+
+    def prior_disagreement(self, h: Tensor) -> Tensor:
+        """How much the state-prior ensemble disagrees about the latent that follows ``h``
+        ``(..., D)``, given what imagination conditions TS on (lewm: the predicted emotion):
+        ``(...)`` (:func:`disagreement`); zeros without an ensemble."""
+        if not len(self.ts_ensemble):
+            return torch.zeros(h.shape[:-1], device=h.device)
+        flat = h.reshape(-1, h.shape[-1])
+        emotion = torch.softmax(self._te(flat), -1) if self.config.kind == "lewm" else None
+        return disagreement(self._ensemble_probs(self._ts_input(flat, emotion))
+                            ).reshape(h.shape[:-1])
 
     def _te(self, h: Tensor, z_probs: Tensor | None = None) -> Tensor:
         """TE emotion prior logits ``(N, P, K)`` (state_first reads the predicted z too)."""
@@ -488,18 +537,22 @@ class EmotionalWorldModel(nn.Module):
         """
         c = self.config
         out: dict[str, Tensor] = {}
+        cond = None  # the emotion the training prior is conditioned on (lewm)
         if c.kind == "lewm":
             te = self._te(h)
             pred = torch.softmax(te, -1)
             out["te_logits"] = te
+            cond = pred
             if label is not None:
                 onehot = F.one_hot(label.clamp_min(0).long(), self.K).float()
                 both = self._ts(torch.cat([h, h]), torch.cat([pred, onehot]))  # (2N, S, C)
                 ts_pred, ts_label = both[: len(h)], both[len(h):]
                 out["ts_pred"] = _probs(ts_pred, c.unimix)
                 out["ts_label"] = _probs(ts_label, c.unimix)
-                prior = ts_pred if force_label is None else torch.where(
-                    force_label[:, None, None], ts_label, ts_pred)
+                prior = ts_pred
+                if force_label is not None:
+                    prior = torch.where(force_label[:, None, None], ts_label, ts_pred)
+                    cond = torch.where(force_label[:, None, None], onehot, pred)
             else:
                 prior = self._ts(h, pred)
         else:
@@ -508,6 +561,8 @@ class EmotionalWorldModel(nn.Module):
                 zp = _probs(prior, c.unimix) if c.kind == "state_first" else None
                 out["te_logits"] = self._te(h, zp)
         out["prior"] = _probs(prior, c.unimix)
+        if len(self.ts_ensemble):  # on what the training prior reads
+            out["prior_ensemble"] = self._ensemble_probs(self._ts_input(h, cond))
         return out
 
     def observe(
@@ -558,7 +613,10 @@ class EmotionalWorldModel(nn.Module):
                 u = torch.rand(B * T, generator=generator, device=self.device)
                 force = u < teacher_forcing
         pri = self.priors(seq.deter.reshape(B * T, -1), label, force)  # (B*T, ...)
+        members = pri.pop("prior_ensemble", None)  # (M, B*T, ...)
         stacked.update({k: v.reshape(B, T, *v.shape[1:]) for k, v in pri.items()})
+        if members is not None:
+            stacked["prior_ensemble"] = members.reshape(len(members), B, T, *members.shape[2:])
         return seq, stacked, (prev, prev_action)
 
     # ------------------------------------------------------------------------------------------
@@ -648,6 +706,7 @@ class EmotionalWorldModel(nn.Module):
         if self.behaviour_key is not None and decode_behaviour:
             behaviour = torch.softmax(self.decoder(sfeat)[self.behaviour_key], -1)
         reward, reward_std = self.reward_spread(sfeat)
+        spread = self.prior_disagreement(traj.deter) if len(self.ts_ensemble) else None
         return Trajectory(
             states=traj,
             features=self.features(traj),
@@ -656,6 +715,7 @@ class EmotionalWorldModel(nn.Module):
             emotion=traj.emotion,
             reward=reward,
             reward_std=reward_std,
+            disagreement=spread,
             cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
             behaviour=behaviour,
         )
@@ -721,6 +781,10 @@ class EmotionalWorldModel(nn.Module):
             losses["prior_heads"] = self.prior_head_loss(states, imagined_prior(out), batch,
                                                          generator)
             total = total + c.prior_heads * losses["prior_heads"]
+        if "prior_ensemble" in out:
+            losses["prior_ensemble"] = self.prior_ensemble_loss(post, out["prior_ensemble"],
+                                                                generator)
+            total = total + losses["prior_ensemble"]
 
         if self.P:
             valid = labels >= 0  # (B, T, P)
@@ -744,6 +808,18 @@ class EmotionalWorldModel(nn.Module):
             with torch.no_grad():
                 metrics.update(self._metrics(batch, states, out))
         return total, metrics, states
+
+    def prior_ensemble_loss(self, post: Tensor, members: Tensor,
+                            generator: torch.Generator | None = None) -> Tensor:
+        """The state-prior ensemble's loss: each member's KL from the (detached) posterior
+        ``post`` ``(B, T, S, C)`` to its distribution ``members[k]``, weighted per step by the
+        member's own Poisson(1) bootstrap draw, without free bits (the members shape nothing
+        else, so they fit as closely as the data lets them: where they disagree, data were few).
+        """
+        p = post.detach()
+        kl = _kl((p, torch.log(p)), (members, torch.log(members)))  # (M, B, T)
+        weight = torch.poisson(torch.ones_like(kl), generator=generator)
+        return (weight * kl).mean()
 
     def prior_head_loss(self, states: State, prior: Tensor, batch: dict[str, Tensor],
                         generator: torch.Generator | None = None) -> Tensor:
