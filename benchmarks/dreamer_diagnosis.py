@@ -47,6 +47,7 @@ from benchmarks.runner import (
     standard_overrides,
 )
 from lewm_rl.agents.dreamer import DreamerConfig
+from lewm_rl.envs import EMOTIONS
 from lewm_rl.world_models import WorldModelConfig
 
 RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
@@ -176,12 +177,22 @@ def endings(played: dict[str, np.ndarray], episodes: int) -> dict[str, float]:
     does, on the moves of ``played`` (``play_episodes(..., one_step=True)``): ``predicted`` and
     ``real`` ends per episode (the sum of ``1 - c`` over the live moves, and of the real ends),
     and ``on_ends`` / ``elsewhere``, the mean predicted probability of ending on the moves that
-    did end an episode and on the others."""
+    did end an episode and on the others; where ``played`` scores an emotion read-out (one
+    partner), ``by_emotion``: for each emotion the partner truly felt when the move was made
+    (read after acting, to score), the share of moves, the real and the predicted ending rate."""
     end = 1.0 - played["step_cont_predicted"]
     terminal = played["step_terminal"].astype(bool)
-    return {"predicted": float(end.sum() / episodes), "real": float(terminal.sum() / episodes),
-            "on_ends": float(end[terminal].mean()) if terminal.any() else float("nan"),
-            "elsewhere": float(end[~terminal].mean()) if (~terminal).any() else float("nan")}
+    out = {"predicted": float(end.sum() / episodes), "real": float(terminal.sum() / episodes),
+           "on_ends": float(end[terminal].mean()) if terminal.any() else float("nan"),
+           "elsewhere": float(end[~terminal].mean()) if (~terminal).any() else float("nan")}
+    true = played.get("emotion_true")
+    if true is not None and len(true) == len(end):  # one partner: its emotion at each move
+        felt = np.asarray(true).reshape(len(end), -1)[:, 0]
+        out["by_emotion"] = {EMOTIONS[k]: {"share": float(np.mean(felt == k)),
+                                           "real": float(terminal[felt == k].mean()),
+                                           "predicted": float(end[felt == k].mean())}
+                             for k in np.unique(felt)}
+    return out
 
 
 def imagination_gap(run_dir: Path, episodes: int) -> dict:
@@ -346,6 +357,20 @@ def markdown(report: dict) -> str:
                 + " | ".join(f"{e[p]['predicted']:.2f} / {e[p]['real']:.2f}" for p in pols)
                 + f" | {e['mode']['on_ends']:.3f} / {e['mode']['elsewhere']:.3f} | "
                 + " | ".join(f"{e[p]['return']:.3f}" for p in pols) + " |")
+    if rows and all("by_emotion" in r.get("final_endings", {}).get("mode", {}) for r in rows):
+        names = sorted({k for r in rows for k in r["final_endings"]["mode"]["by_emotion"]},
+                       key=EMOTIONS.index)
+        lines += ["", "Where the endings it misses come from: the mode policy's moves by the "
+                  "emotion the partner truly felt when each was made (labels read after acting, "
+                  "to score): share of the moves / the rate at which they ended the episode / "
+                  "the rate the world model expected.", "",
+                  "| recipe | seed | " + " | ".join(names) + " |",
+                  "|---|---:|" + "---|" * len(names)]
+        for r in rows:
+            by = r["final_endings"]["mode"]["by_emotion"]
+            lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(
+                f"{by[k]['share']:.0%} / {by[k]['real']:.2f} / {by[k]['predicted']:.2f}"
+                if k in by else "-" for k in names) + " |")
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""

@@ -78,3 +78,27 @@ def test_report_shows_the_endings_under_each_way_of_acting():
     line = [ln for ln in markdown(report).splitlines() if ln.startswith("| earlier")][-1]
     assert line == ("| earlier | 1 | 0.30 / 1.00 | 0.56 / 1.00 | 1.18 / 1.00 | 0.120 / 0.040 | "
                     "1.490 | 1.335 | 0.700 |")
+
+
+def test_endings_by_the_emotion_the_partner_felt():
+    from benchmarks.dreamer_diagnosis import endings, markdown
+
+    played = {"step_cont_predicted": np.array([0.9, 0.5, 1.0, 0.8]),
+              "step_terminal": np.array([True, False, False, True]),
+              "emotion_true": np.array([[3], [3], [0], [6]])}  # anger, anger, neutral, fear
+    by = endings(played, 2)["by_emotion"]
+    assert set(by) == {"anger", "neutral", "fear"}
+    assert by["anger"] == pytest.approx({"share": 0.5, "real": 0.5, "predicted": 0.3})
+    assert by["fear"] == pytest.approx({"share": 0.25, "real": 1.0, "predicted": 0.2})
+    e = {**endings(played, 2), "return": 1.0}
+    row = {"return": [1.0], "final_real": 1.0, "final_imagined": 2.0, "final_gap": 1.0,
+           "final_corr": 0.0, "reward_error_paid": 0.05, "end_recall": 0.8,
+           "critic_error": 0.1, "entropy": 3.0, "recipe": "earlier", "seed": 0,
+           "final_endings": {"mode": e}}
+    report = {"command": "c", "machine": "test", "rows": [row],
+              "references": {"random": 0.7, "greedy": 2.1, "oracle": 2.2},
+              "config": {"env": "SocialNegotiation-v1", "steps": 12000, "eval_episodes": 64,
+                         "episodes": 2, "recipes": ["earlier"], "one_seed": []}}
+    line = [ln for ln in markdown(report).splitlines() if ln.startswith("| earlier")][-1]
+    # columns in label order: neutral, anger, fear
+    assert line == "| earlier | 0 | 25% / 0.00 / 0.00 | 50% / 0.50 / 0.30 | 25% / 1.00 / 0.20 |"
