@@ -31,7 +31,7 @@ def entropy(probs: Tensor) -> Tensor:
 
 
 def symlog(x: Tensor) -> Tensor:
-    """``sign(x) log(1 + |x|)``."""
+    """``sign(x) log(1 + |x|)`` (DreamerV3): compresses large targets, identity near zero."""
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 

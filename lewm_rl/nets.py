@@ -5,6 +5,12 @@ from __future__ import annotations
 from torch import nn
 
 
+def dense(in_dim: int, out_dim: int) -> list[nn.Module]:
+    """One hidden layer, ``Linear -> LayerNorm -> SiLU``, as modules to splice into a
+    ``Sequential`` (its state-dict keys stay those of the flat sequence)."""
+    return [nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.SiLU()]
+
+
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequential:
     """``layers`` x ``(Linear -> LayerNorm -> SiLU)`` of width ``hidden``, then ``Linear`` to
     ``out_dim``.
@@ -16,5 +22,5 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequentia
         raise ValueError(f"an mlp needs at least one hidden layer, got layers={layers}")
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += [nn.Linear(in_dim if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+        mods += dense(in_dim if i == 0 else hidden, hidden)
     return nn.Sequential(*mods, nn.Linear(hidden, out_dim))

@@ -15,10 +15,8 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-
-def symlog(x: torch.Tensor) -> torch.Tensor:
-    """``sign(x) log(1 + |x|)`` (DreamerV3): compresses large targets, identity near zero."""
-    return torch.sign(x) * torch.log1p(torch.abs(x))
+from lewm_rl.distributions import symlog
+from lewm_rl.nets import dense
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,7 @@ class ObsDecoder(nn.Module):
     def __init__(self, mods: list[Modality], in_dim: int, hidden: int) -> None:
         super().__init__()
         self.mods = mods
-        self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.LayerNorm(hidden), nn.SiLU())
+        self.trunk = nn.Sequential(*dense(in_dim, hidden))
         self.heads = nn.ModuleDict({m.key: nn.Linear(hidden, m.input_dim) for m in mods})
 
     def forward(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:

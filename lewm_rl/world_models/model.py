@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
 from lewm_rl.metrics import f1_scores
-from lewm_rl.nets import mlp
+from lewm_rl.nets import dense, mlp
 from lewm_rl.world_models.codec import (
     LabelSpec,
     ObsDecoder,
@@ -298,8 +298,7 @@ class EmotionalWorldModel(nn.Module):
             code = torch.cat([code, features], 1)
         self.register_buffer("action_code", code, persistent=False)
         self.enc_a = nn.Linear(code.shape[1], c.per_modality)  # EncA
-        self.img_in = nn.Sequential(nn.Linear(z_dim + c.per_modality + e_in, c.hidden),
-                                    nn.LayerNorm(c.hidden), nn.SiLU())
+        self.img_in = nn.Sequential(*dense(z_dim + c.per_modality + e_in, c.hidden))
         self.gru = nn.GRUCell(c.hidden, c.deter)
         # q(z, E | h, S): one trunk, heads for the latents and (emotion models) the emotion.
         self.post = mlp(c.deter + c.embed, c.hidden, z_dim + self.P * self.K)
