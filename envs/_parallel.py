@@ -116,8 +116,9 @@ def aec_constructors(parallel_env):
         return parallel_to_aec(parallel_env(**kwargs))
 
     def env(**kwargs):
-        """The AEC form with PettingZoo's standard checks on actions."""
-        return wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs))
+        """The AEC form with PettingZoo's standard wrappers: actions checked against the space,
+        calls checked for order (``reset`` first), outermost as PettingZoo's own envs do."""
+        return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(raw_env(**kwargs)))
 
     for fn in (raw_env, env):  # importable (and picklable) as the env module's own functions
         fn.__module__, fn.__qualname__ = parallel_env.__module__, fn.__name__

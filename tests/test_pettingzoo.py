@@ -36,6 +36,20 @@ def test_aec_api(mod):
     api_test(mod.env(), num_cycles=100)
 
 
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_env_wears_pettingzoos_standard_wrappers_and_checks_actions(mod):
+    from pettingzoo.utils import wrappers
+
+    env = mod.env()
+    assert isinstance(env, wrappers.OrderEnforcingWrapper)
+    assert isinstance(env.env, wrappers.AssertOutOfBoundsWrapper)
+    with pytest.raises(AttributeError, match="reset"):  # order: reset before anything else
+        env.agent_selection  # noqa: B018
+    env.reset(seed=0)
+    with pytest.raises(AssertionError):  # an action outside the space
+        env.step(env.action_space(env.agent_selection).n + 5)
+
+
 class _Seeded:
     """``mod`` whose envs reset from ``seed`` and sample seeded actions. PettingZoo's
     ``max_cycles_test`` plays unseeded random actions; in the v1 negotiation a walk-away ends the
