@@ -102,6 +102,11 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                              "model has seen too few times)",
                              {**EARLIER_WM, "prior_ensemble": 5},
                              {**EARLIER_AGENT, "disagreement": 1.0}),
+    "earlier+disagreement0.3": ("the same with the disagreement weighed 0.3 (a bootstrap "
+                                "ensemble also disagrees more where outcomes are noisy, as an "
+                                "offer's are, than where they are sure, as an accept's)",
+                                {**EARLIER_WM, "prior_ensemble": 5},
+                                {**EARLIER_AGENT, "disagreement": 0.3}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields[, TrainConfig
 fields])``."""
