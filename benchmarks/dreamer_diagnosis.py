@@ -5,7 +5,8 @@ DreamerV3's symlog two-hot reward and critic heads, an actor head that knows the
 structure, DreamerV3's small entropy bonus, an action embedding that knows it, a short imagination
 horizon, pessimism over an ensemble of reward heads, an action embedding that reads the env's
 description of each action, reward and continuation heads that also learn on prior-drawn
-latents), trained by the
+latents, replay that favours recent windows, a penalty on the disagreement of an ensemble of
+state priors), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:
@@ -18,6 +19,10 @@ checkpoint:
   away), how often it makes them, the reward the world model predicted for each from the belief
   it was chosen in, and the reward it earned; and how long the episodes last, really and as the
   world model expected from their first observation;
+* **when the model expects episodes to end**: its one-step probability of an end after each
+  move, summed per episode, against the ends that happen, with the policy acting by its mode,
+  by sampling and at random (the replay's first moves), and by the emotion the partner truly felt
+  (read after acting, to score);
 * the world model's reward error on the steps that pay and its recall of episode ends;
 * the critic's error against the imagined lambda-returns and the actor's entropy over training.
 

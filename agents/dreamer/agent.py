@@ -17,7 +17,10 @@ towards the slow critic's prediction), ``actor_head="structured"`` (one logit pe
 per factor of the env's ``action_structure``: kind, then split and tone in the negotiation, the
 env keeping its flat ``Discrete`` space) and ``entropy=3e-4``. So is ``pessimism`` (the imagined
 reward minus the spread of the world model's reward ensemble, MOPO's penalty, against a policy
-that picks the moves the model overrates), which did not raise the return either.
+that picks the moves the model overrates), which did not raise the return either, and
+``disagreement`` (the imagined reward minus the disagreement of an ensemble of state priors about
+each imagined step: it halves the gap between imagined and real returns, and the actor then
+prefers the moves the model is sure of, for no better return).
 """
 
 from __future__ import annotations
