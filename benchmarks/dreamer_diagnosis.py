@@ -343,26 +343,38 @@ def markdown(report: dict) -> str:
             cells_.append(f"{r['final_length']:.1f} / {r['final_imagined_length']:.1f}"
                           if "final_length" in r else "-")
             lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(cells_) + " |")
+    lines += _endings_tables(rows, cfg["episodes"])
+    lines += ["", "Recipes (each names what it changes):", ""]
+    for name in cfg["recipes"]:
+        one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
+        lines.append(f"- `{name}`{one}: {RECIPES[name][0]}.")
+    return "\n".join(lines) + "\n"
+
+
+def _endings_tables(rows: list[dict], episodes: int) -> list[str]:
+    """The report's tables of the endings the model expects (:func:`endings`): under each way of
+    acting, and, for the mode, by the emotion the partner felt; none for rows made before them."""
+    out: list[str] = []
     if rows and all("final_endings" in r for r in rows):
         pols = list(rows[0]["final_endings"])
-        lines += ["", "When the model expects episodes to end: the world model's one-step "
-                  "probability that the episode ends after each move (one draw of its prior from "
-                  "the belief the move was made in, as imagination makes it), summed over the "
-                  f"moves of the same {cfg['episodes']} evaluation episodes, per episode, "
-                  "against the ends that happened (every episode ends once), with the policy "
-                  "acting by its mode (as evaluated), by sampling (as trained) or at random (as "
-                  "the prefill that starts the replay); and the mean predicted probability on the "
-                  "moves that did end an episode / on the others, and the real return of each "
-                  "way of acting. A model that expects fewer ends than happen under the policy "
-                  "(and not at random) is one whose policy has found the moves it is wrong "
-                  "about.", "",
-                  "| recipe | seed | " + " | ".join(f"{p}: predicted / real ends" for p in pols)
-                  + " | mode: on ends / elsewhere | " + " | ".join(f"{p} return" for p in pols)
-                  + " |",
-                  "|---|---:|" + "---:|" * (2 * len(pols) + 1)]
+        out += ["", "When the model expects episodes to end: the world model's one-step "
+                "probability that the episode ends after each move (one draw of its prior from "
+                "the belief the move was made in, as imagination makes it), summed over the "
+                f"moves of the same {episodes} evaluation episodes, per episode, "
+                "against the ends that happened (every episode ends once), with the policy "
+                "acting by its mode (as evaluated), by sampling (as trained) or at random (as "
+                "the prefill that starts the replay); and the mean predicted probability on the "
+                "moves that did end an episode / on the others, and the real return of each "
+                "way of acting. A model that expects fewer ends than happen under the policy "
+                "(and not at random) is one whose policy has found the moves it is wrong "
+                "about.", "",
+                "| recipe | seed | " + " | ".join(f"{p}: predicted / real ends" for p in pols)
+                + " | mode: on ends / elsewhere | " + " | ".join(f"{p} return" for p in pols)
+                + " |",
+                "|---|---:|" + "---:|" * (2 * len(pols) + 1)]
         for r in rows:
             e = r["final_endings"]
-            lines.append(
+            out.append(
                 f"| {r['recipe']} | {r['seed']} | "
                 + " | ".join(f"{e[p]['predicted']:.2f} / {e[p]['real']:.2f}" for p in pols)
                 + f" | {e['mode']['on_ends']:.3f} / {e['mode']['elsewhere']:.3f} | "
@@ -370,22 +382,18 @@ def markdown(report: dict) -> str:
     if rows and all("by_emotion" in r.get("final_endings", {}).get("mode", {}) for r in rows):
         names = sorted({k for r in rows for k in r["final_endings"]["mode"]["by_emotion"]},
                        key=EMOTIONS.index)
-        lines += ["", "Where the endings it misses come from: the mode policy's moves by the "
-                  "emotion the partner truly felt when each was made (labels read after acting, "
-                  "to score): share of the moves / the rate at which they ended the episode / "
-                  "the rate the world model expected.", "",
-                  "| recipe | seed | " + " | ".join(names) + " |",
-                  "|---|---:|" + "---|" * len(names)]
+        out += ["", "Where the endings it misses come from: the mode policy's moves by the "
+                "emotion the partner truly felt when each was made (labels read after acting, "
+                "to score): share of the moves / the rate at which they ended the episode / "
+                "the rate the world model expected.", "",
+                "| recipe | seed | " + " | ".join(names) + " |",
+                "|---|---:|" + "---|" * len(names)]
         for r in rows:
             by = r["final_endings"]["mode"]["by_emotion"]
-            lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(
+            out.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(
                 f"{by[k]['share']:.0%} / {by[k]['real']:.2f} / {by[k]['predicted']:.2f}"
                 if k in by else "-" for k in names) + " |")
-    lines += ["", "Recipes (each names what it changes):", ""]
-    for name in cfg["recipes"]:
-        one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
-        lines.append(f"- `{name}`{one}: {RECIPES[name][0]}.")
-    return "\n".join(lines) + "\n"
+    return out
 
 
 def _spread(row: dict, key: str = "reward_std") -> str:

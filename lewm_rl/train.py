@@ -43,7 +43,7 @@ import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
 from lewm_rl.agents.dreamer.agent import ADDED_LATER as DREAMER_ADDED_LATER
-from lewm_rl.agents.dreamer.agent import check_pessimism
+from lewm_rl.agents.dreamer.agent import check_penalties
 from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.agents.sb3.runner import MODEL_FREE
 from lewm_rl.checkpoint import (
@@ -182,7 +182,7 @@ class TrainConfig:
                              f"{self.seq_len * self.num_envs} (each env's first --seq-len steps "
                              f"before the first update), got {self.prefill}")
         if self.agent == "dreamer":
-            check_pessimism(self.dreamer, self.wm)
+            check_penalties(self.dreamer, self.wm)
         if self.compare and self.agent in MODEL_FREE:
             raise ValueError(f"--compare trains lewm and blind world models; --agent {self.agent} "
                              "uses none (allowed with --compare: dreamer, ppo-belief, "

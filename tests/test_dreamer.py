@@ -25,6 +25,13 @@ def test_lambda_returns_exact():
     torch.testing.assert_close(out[:, 0], torch.tensor([1 + 0.9 * 0.9 * 2, 0.9 * 2, 2.0]))
 
 
+def zero_critics(agent: DreamerAgent) -> None:
+    """Critic and slow critic output 0 everywhere: lambda-returns become reward sums."""
+    for net in (agent.slow_critic, agent.critic):
+        for p in net.parameters():
+            torch.nn.init.zeros_(p)
+
+
 class StubWorldModel:
     """Imagines fixed rewards and continuations, whatever the actions."""
 
@@ -56,9 +63,7 @@ def test_update_on_a_stub_world_model_reports_the_exact_return():
     cont = torch.tensor([1.0, 1.0, 0.0, 1.0])
     wm = StubWorldModel(reward, cont)
     agent = DreamerAgent(wm, DreamerConfig(horizon=3, gamma=0.9, lambda_=1.0))
-    for net in (agent.slow_critic, agent.critic):
-        for p in net.parameters():
-            torch.nn.init.zeros_(p)  # values are 0: returns are discounted reward sums
+    zero_critics(agent)  # values are 0: returns are discounted reward sums
     start = State(torch.zeros(5, 1), torch.zeros(5, 1, 1), torch.zeros(5, 0, 7))
     metrics = agent.update(start)
     # R_0 = r_1 + 0.9 c_1 (r_2 + 0.9 c_2 r_3) = 1 + 0.9 * (0 + 0.9 * 0 * 2) = 1
@@ -158,9 +163,7 @@ def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
     for pessimism in (0.0, 2.0):
         agent = DreamerAgent(Ensemble(reward, cont),
                              DreamerConfig(horizon=3, gamma=1.0, lambda_=1.0, pessimism=pessimism))
-        for net in (agent.slow_critic, agent.critic):
-            for p in net.parameters():
-                torch.nn.init.zeros_(p)  # values are 0: returns are reward sums
+        zero_critics(agent)  # values are 0: returns are reward sums
         metrics = agent.update(start)
         penalty = pessimism * 0.25
         # R_0 = (r_1 - penalty) + c_1 (r_2 - penalty); c_2 = 0 ends it before r_3
@@ -193,9 +196,7 @@ def test_disagreement_subtracts_the_state_priors_disagreement_and_needs_an_ensem
         agent = DreamerAgent(Ensemble(reward, cont),
                              DreamerConfig(horizon=3, gamma=1.0, lambda_=1.0,
                                            disagreement=weight))
-        for net in (agent.slow_critic, agent.critic):
-            for p in net.parameters():
-                torch.nn.init.zeros_(p)
+        zero_critics(agent)
         metrics = agent.update(start)
         # R_0 = (r_1 - w 0.1) + c_1 (r_2 - w 0.2); c_2 = 0 ends it before r_3
         assert metrics["imag/return"] == pytest.approx(1.5 - weight * 0.3)

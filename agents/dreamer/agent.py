@@ -114,7 +114,7 @@ class DreamerConfig:
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
 
 
-def check_pessimism(config: DreamerConfig, world_model: WorldModelConfig) -> None:
+def check_penalties(config: DreamerConfig, world_model: WorldModelConfig) -> None:
     """Raises ``ValueError`` where a penalty is asked of a world model without the ensemble that
     measures it: ``pessimism`` without reward heads to spread, ``disagreement`` without state
     priors to disagree."""
@@ -195,7 +195,7 @@ class DreamerAgent:
         self.world_model = world_model
         self.num_actions = world_model.num_actions
         if c.pessimism or c.disagreement:
-            check_pessimism(c, world_model.config)
+            check_penalties(c, world_model.config)
         if action_structure is None or c.actor_head == "flat":
             action_structure = ActionStructure.flat(self.num_actions)
         if action_structure.num_actions != self.num_actions:
@@ -397,4 +397,4 @@ class DreamerAgent:
         return metrics
 
 
-__all__ = ["DreamerAgent", "DreamerConfig", "check_pessimism", "lambda_returns"]
+__all__ = ["DreamerAgent", "DreamerConfig", "check_penalties", "lambda_returns"]

@@ -705,7 +705,9 @@ class EmotionalWorldModel(nn.Module):
         if self.behaviour_key is not None and decode_behaviour:
             behaviour = torch.softmax(self.decoder(sfeat)[self.behaviour_key], -1)
         reward, reward_std = self.reward_spread(sfeat)
-        spread = self.prior_disagreement(traj.deter) if len(self.ts_ensemble) else None
+        # TE again over all steps at once, rather than the states' stored emotions (equal up to
+        # rounding): the committed runs were made so, and reproduce bit-exactly.
+        unknown = self.prior_disagreement(traj.deter) if len(self.ts_ensemble) else None
         return Trajectory(
             states=traj,
             features=self.features(traj),
@@ -714,7 +716,7 @@ class EmotionalWorldModel(nn.Module):
             emotion=traj.emotion,
             reward=reward,
             reward_std=reward_std,
-            disagreement=spread,
+            disagreement=unknown,
             cont=torch.sigmoid(self.cont_head(sfeat).squeeze(-1)),
             behaviour=behaviour,
         )
