@@ -112,6 +112,12 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                 "offer's are, than where they are sure, as an accept's)",
                                 {**EARLIER_WM, "prior_ensemble": 5},
                                 {**EARLIER_AGENT, "disagreement": 0.3}),
+    "earlier+simulator": ("the earlier agent whose actor-critic rolls out in copies of the real "
+                          "env instead of the world model's imagination (a perfect model of the "
+                          "dynamics, its steps not counted; the actor still reads the world "
+                          "model's belief): a diagnostic, not a method, that separates the "
+                          "model's errors from the actor-critic's own learning",
+                          EARLIER_WM, EARLIER_AGENT, {"imagination": "simulator"}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields[, TrainConfig
 fields])``."""

@@ -43,7 +43,7 @@ import torch
 
 from lewm_rl.agents.dreamer import DreamerAgent, DreamerConfig
 from lewm_rl.agents.dreamer.agent import ADDED_LATER as DREAMER_ADDED_LATER
-from lewm_rl.agents.dreamer.agent import check_penalties
+from lewm_rl.agents.dreamer.agent import carry_from_tensors, carry_tensors, check_penalties
 from lewm_rl.agents.sb3.config import SB3Config
 from lewm_rl.agents.sb3.runner import MODEL_FREE
 from lewm_rl.checkpoint import (
@@ -59,8 +59,11 @@ from lewm_rl.checkpoint import (
 from lewm_rl.data.replay import SequenceReplay, to_torch
 from lewm_rl.distributions import ActionStructure
 from lewm_rl.env_adapters import available_envs, check_env_id, make_adapter
+from lewm_rl.envs import GYM_ENV_IDS
 from lewm_rl.evaluation import normalised, reference_returns
 from lewm_rl.metrics import f1_scores
+from lewm_rl.simulator import SEED_OFFSET as SIMULATOR_SEEDS
+from lewm_rl.simulator import SimulatorRollouts
 from lewm_rl.world_models import (
     EmotionalWorldModel,
     WorldModelConfig,
@@ -149,6 +152,11 @@ class TrainConfig:
     """Show a progress bar."""
     run_dir: str | None = None
     """Write into this run directory instead of a new one under --logdir."""
+    imagination: Literal["world-model", "simulator"] = "world-model"
+    """Where the Dreamer actor-critic's rollouts come from: world-model (its imagination, the
+    method) or simulator (a diagnostic: copies of the real env, a perfect model of the dynamics,
+    the actor still reading the world model's belief; their steps are not counted as the
+    agent's interactions; single-learner envs; lewm_rl.simulator)."""
     wm: WorldModelConfig = field(default_factory=WorldModelConfig)
     """World-model hyperparameters (its kind is set by --world-model)."""
     dreamer: DreamerConfig = field(default_factory=DreamerConfig)
@@ -183,6 +191,15 @@ class TrainConfig:
                              f"before the first update), got {self.prefill}")
         if self.agent == "dreamer":
             check_penalties(self.dreamer, self.wm)
+        if self.imagination not in ("world-model", "simulator"):
+            raise ValueError(f"--imagination must be world-model or simulator, got "
+                             f"{self.imagination!r}")
+        if self.imagination == "simulator" and (self.agent != "dreamer"
+                                                or self.env not in GYM_ENV_IDS):
+            raise ValueError(f"--imagination simulator runs the dreamer agent's rollouts in "
+                             f"copies of a single-learner env (allowed: --agent dreamer with "
+                             f"{', '.join(GYM_ENV_IDS)}), got --agent {self.agent} --env "
+                             f"{self.env}")
         if self.compare and self.agent in MODEL_FREE:
             raise ValueError(f"--compare trains lewm and blind world models; --agent {self.agent} "
                              "uses none (allowed with --compare: dreamer, ppo-belief, "
@@ -385,11 +402,14 @@ class Learner:
             streams, obs_space, emotion_space)
         self.carry = None
         self.device = device
+        self.simulator: SimulatorRollouts | None = None
+        """Where the actor-critic's rollouts run with ``--imagination simulator``."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"wm": self.wm.state_dict(), "wm_opt": self.wm_opt.state_dict(),
                 "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
-                **({"probe": self.probe.full_state_dict()} if self.probe is not None else {})}
+                **({"probe": self.probe.full_state_dict()} if self.probe is not None else {}),
+                **({"simulator": self.simulator.state_dict()} if self.simulator else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wm.load_state_dict(state["wm"])
@@ -398,6 +418,8 @@ class Learner:
         self.replay.load_state_dict(state["replay"])
         if self.probe is not None and "probe" in state:
             self.probe.load_full_state_dict(state["probe"])
+        if self.simulator is not None:
+            self.simulator.load_state_dict(state["simulator"])
 
 
 def _concat_seats(per_seat: dict[str, dict[str, np.ndarray]], seats) -> dict[str, np.ndarray]:
@@ -409,24 +431,6 @@ def _labels(info: dict[str, dict[str, Any]], seats) -> dict[str, dict[str, np.nd
     """The labels of ``info`` the replay keeps (training targets, never a policy input)."""
     return {s: {"emotion": np.asarray(info[s]["emotion"]),
                 "emotion_annotated": np.asarray(info[s]["emotion_annotated"])} for s in seats}
-
-
-def _carry_state(carry) -> dict[str, torch.Tensor] | None:
-    """A learner's carried belief ``(State, previous action)`` as plain tensors."""
-    if carry is None:
-        return None
-    state, action = carry
-    return {"deter": state.deter, "stoch": state.stoch, "emotion": state.emotion,
-            "action": action}
-
-
-def _carry_from_state(saved: dict[str, torch.Tensor] | None, device: str):
-    if saved is None:
-        return None
-    from lewm_rl.world_models.model import State
-
-    state = State(*(saved[k].to(device) for k in ("deter", "stoch", "emotion")))
-    return state, saved["action"].to(device)
 
 
 class Trainer:
@@ -446,6 +450,11 @@ class Trainer:
         seats = self.adapter.seats
         groups = [tuple(seats)] if c.shared_parameters else [(s,) for s in seats]
         self.learners = [Learner(g, self.adapter, c, c.device) for g in groups]
+        if c.imagination == "simulator":
+            (ln,) = self.learners
+            ln.simulator = SimulatorRollouts(
+                make_adapter(c.env, c.dreamer.max_starts, self.env_kwargs, c.filter_cues),
+                ln.agent, c.seed * 100_003 + SIMULATOR_SEEDS)
         self.step = 0  # env steps per seat
         self.updates = 0
         self.update_debt = 0.0
@@ -488,7 +497,7 @@ class Trainer:
             "next_log": self.next_log, "env_seed": self.env_seed,
             "skipped_in_a_row": self.skipped_in_a_row,
             "learners": [ln.state_dict() for ln in self.learners],
-            "carry": [_carry_state(ln.carry) for ln in self.learners],
+            "carry": [carry_tensors(ln.carry) for ln in self.learners],
             "live": to_tensors(self.live), "env": to_tensors(self.adapter.get_state()),
             "metrics": {k: list(v) for k, v in self.metrics.items()},
             "rng": json.dumps(self.rng.bit_generator.state),
@@ -518,7 +527,7 @@ class Trainer:
                 self.adapter.set_state(to_arrays(state["env"]))
                 self.live = to_arrays(state["live"])
                 for ln, carry in zip(self.learners, state["carry"], strict=True):
-                    ln.carry = _carry_from_state(carry, ln.device)
+                    ln.carry = carry_from_tensors(carry, ln.device)
                 self.metrics = {k: list(v) for k, v in state.get("metrics", {}).items()}
         except (KeyError, ValueError, RuntimeError, TypeError) as err:
             raise CheckpointError(f"checkpoint {self.checkpoint_path} does not match this run "
@@ -542,7 +551,7 @@ class Trainer:
             seat = "" if len(self.learners) == 1 else f" of {'/'.join(ln.seats)}"
             parts = {"world model": ln.wm.state_dict(), "world-model optimiser":
                      ln.wm_opt.state_dict(), "actor-critic": ln.agent.state_dict(),
-                     "belief": _carry_state(ln.carry)}
+                     "belief": carry_tensors(ln.carry)}
             if ln.probe is not None:
                 parts["probe"] = ln.probe.full_state_dict()
             found = find_nonfinite(parts)
@@ -812,7 +821,12 @@ class Trainer:
             for k, v in metrics.items():
                 self.log(k, v)
             with self.guard("in the actor-critic's imagination"):
-                agent_metrics = ln.agent.update(states, generator=self.torch_gen)
+                if ln.simulator is None:
+                    agent_metrics = ln.agent.update(states, generator=self.torch_gen)
+                else:
+                    agent_metrics = ln.agent.learn(ln.simulator.rollout(c.dreamer.horizon,
+                                                                        self.torch_gen))
+                    agent_metrics["imag/simulator_steps"] = float(ln.simulator.steps)
             for k, v in agent_metrics.items():
                 self.log(k, v)
             if agent_metrics.get("actor/skipped") or agent_metrics.get("critic/skipped"):

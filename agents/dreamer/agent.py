@@ -35,7 +35,7 @@ from torch import nn
 from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
 from lewm_rl.nets import mlp
 from lewm_rl.world_models.config import WorldModelConfig
-from lewm_rl.world_models.model import EmotionalWorldModel, State, sample_index
+from lewm_rl.world_models.model import EmotionalWorldModel, State, Trajectory, sample_index
 
 Tensor = torch.Tensor
 
@@ -126,6 +126,28 @@ def check_penalties(config: DreamerConfig, world_model: WorldModelConfig) -> Non
         raise ValueError(f"disagreement {config.disagreement} (--dreamer.disagreement) needs an "
                          f"ensemble of state priors to disagree: set prior_ensemble "
                          f"(--wm.prior-ensemble) to 2 or more, got {world_model.prior_ensemble}")
+
+
+Carry = tuple[State, Tensor]
+"""What acting carries from one step to the next: the belief and the action taken in it."""
+
+
+def carry_tensors(carry: Carry | None) -> dict[str, Tensor] | None:
+    """A carry as plain tensors (a checkpoint's)."""
+    if carry is None:
+        return None
+    state, action = carry
+    return {"deter": state.deter, "stoch": state.stoch, "emotion": state.emotion,
+            "action": action}
+
+
+def carry_from_tensors(saved: dict[str, Tensor] | None, device: str | torch.device
+                       ) -> Carry | None:
+    """The inverse of :func:`carry_tensors`, on ``device``."""
+    if saved is None:
+        return None
+    state = State(*(saved[k].to(device) for k in ("deter", "stoch", "emotion")))
+    return state, saved["action"].to(device)
 
 
 def lambda_returns(reward: Tensor, cont: Tensor, value: Tensor, gamma: float, lambda_: float
@@ -255,12 +277,12 @@ class DreamerAgent:
     @torch.no_grad()
     def act(
         self,
-        carry: tuple[State, Tensor] | None,
+        carry: Carry | None,
         obs: dict[str, Tensor],
         is_first: Tensor,
         explore: bool = True,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, tuple[State, Tensor]]:
+    ) -> tuple[Tensor, Carry]:
         """Updates the belief with one observation per env and picks actions.
 
         Reads observations only: no label reaches the belief or the action.
@@ -331,6 +353,19 @@ class DreamerAgent:
         with torch.no_grad():
             traj = wm.imagine(start, sample, c.horizon, generator=generator,
                               decode_behaviour=False)
+        return self.learn(traj)
+
+    def learn(self, traj: Trajectory) -> dict[str, float]:
+        """One actor-critic step on a rollout of the actor's sampled policy: imagined by the world
+        model (:meth:`update`) or, as a diagnostic, run in copies of the real env
+        (:class:`~lewm_rl.simulator.SimulatorRollouts`).
+
+        Returns:
+            The metrics of :meth:`update`.
+        """
+        c = self.config
+        wm = self.world_model
+        with torch.no_grad():
             feats = traj.features  # (H + 1, N, F)
             reward, cont = traj.reward[1:], traj.cont[1:]  # (H, N)
             spread = (traj.reward_std[1:] if traj.reward_std is not None
@@ -397,4 +432,5 @@ class DreamerAgent:
         return metrics
 
 
-__all__ = ["DreamerAgent", "DreamerConfig", "check_penalties", "lambda_returns"]
+__all__ = ["Carry", "DreamerAgent", "DreamerConfig", "carry_from_tensors", "carry_tensors",
+           "check_penalties", "lambda_returns"]
