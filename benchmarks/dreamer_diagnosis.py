@@ -126,6 +126,18 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
     "earlier+simulator+ent3e-4": ("the same with DreamerV3's entropy bonus 3e-4",
                                   EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-4},
                                   {"imagination": "simulator"}),
+    "earlier+simulator+ent3e-3+lr1e-3": ("the same at entropy 3e-3 with actor and critic "
+                                         "learning rates 1e-3 instead of 3e-4 (with a perfect "
+                                         "model its return after 2,750 updates is PPO's after "
+                                         "as many gradient steps: the updates, not the data, "
+                                         "are what it lacks)",
+                                         EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3,
+                                                      "actor_lr": 1e-3, "critic_lr": 1e-3},
+                                         {"imagination": "simulator"}),
+    "earlier+simulator+ent3e-3+lr3e-3": ("the same with learning rates 3e-3",
+                                         EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3,
+                                                      "actor_lr": 3e-3, "critic_lr": 3e-3},
+                                         {"imagination": "simulator"}),
     "earlier+ent3e-3": ("the earlier agent with an entropy bonus of 3e-3, in the world model's "
                         "imagination (the counterpart of earlier+simulator+ent3e-3)",
                         EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3}),

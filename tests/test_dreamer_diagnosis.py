@@ -102,3 +102,22 @@ def test_endings_by_the_emotion_the_partner_felt():
     line = [ln for ln in markdown(report).splitlines() if ln.startswith("| earlier")][-1]
     # columns in label order: neutral, anger, fear
     assert line == "| earlier | 0 | 25% / 0.00 / 0.00 | 50% / 0.50 / 0.30 | 25% / 1.00 / 0.20 |"
+
+
+def test_every_recipe_is_a_valid_run_named_by_what_it_changes():
+    from benchmarks.dreamer_diagnosis import RECIPES, DiagnosisConfig, cells
+    from lewm_rl.train import TrainConfig
+
+    named = cells(DiagnosisConfig(recipes=tuple(RECIPES), one_seed=()))
+    assert len(named) == 2 * len(RECIPES)
+    assert len({c.name for _, c in named}) == len(named)  # no two recipes train the same cell
+    for recipe, cell in named:
+        config = TrainConfig(env=cell.env, seed=cell.seed, steps=cell.steps,
+                             **dict(cell.overrides))
+        config.validate()
+        _, wm, agent, *train = RECIPES[recipe]
+        for field, value in {**wm, **agent, **(train[0] if train else {})}.items():
+            where = (config.wm if field in wm else config.dreamer if field in agent else config)
+            assert getattr(where, field) == value, (recipe, field)
+    simulated = {r for r, c in named if dict(c.overrides).get("imagination") == "simulator"}
+    assert simulated == {r for r in RECIPES if "simulator" in r}
