@@ -141,6 +141,13 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
     "earlier+ent3e-3": ("the earlier agent with an entropy bonus of 3e-3, in the world model's "
                         "imagination (the counterpart of earlier+simulator+ent3e-3)",
                         EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3}),
+    "earlier+ent3e-3+lr1e-3": ("the same with learning rates 1e-3, in the world model's "
+                               "imagination (the counterpart of earlier+simulator+ent3e-3+lr1e-3)",
+                               EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3, "actor_lr": 1e-3,
+                                            "critic_lr": 1e-3}),
+    "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
+                       "model's imagination", EARLIER_WM,
+                       {**EARLIER_AGENT, "actor_lr": 1e-3, "critic_lr": 1e-3}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields[, TrainConfig
 fields])``."""
