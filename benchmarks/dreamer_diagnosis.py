@@ -6,7 +6,8 @@ structure, DreamerV3's small entropy bonus, an action embedding that knows it, a
 horizon, pessimism over an ensemble of reward heads, an action embedding that reads the env's
 description of each action, reward and continuation heads that also learn on prior-drawn
 latents, replay that favours recent windows, a penalty on the disagreement of an ensemble of
-state priors), trained by the
+state priors; and, as a diagnostic, the actor-critic learning in copies of the real env, a
+perfect model, at several entropy bonuses and learning rates), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:

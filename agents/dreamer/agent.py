@@ -21,6 +21,11 @@ that picks the moves the model overrates), which did not raise the return either
 ``disagreement`` (the imagined reward minus the disagreement of an ensemble of state priors about
 each imagined step: it halves the gap between imagined and real returns, and the actor then
 prefers the moves the model is sure of, for no better return).
+
+:meth:`DreamerAgent.learn` takes any rollout of the actor's sampled policy: the world model's
+imagination (:meth:`DreamerAgent.update`) or, as a diagnostic, copies of the real env
+(``--imagination simulator``, :mod:`lewm_rl.simulator`), which shows what the actor-critic reaches
+with a perfect model.
 """
 
 from __future__ import annotations
