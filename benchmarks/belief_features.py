@@ -1,0 +1,237 @@
+"""``python -m benchmarks.belief_features``: does the world model's belief hold what a policy needs?
+
+With a perfect model (``--imagination simulator``, ``benchmarks.dreamer_diagnosis``) the Dreamer
+actor-critic, reading LEWM's belief, stops near 1.7 on ``SocialNegotiation-v1`` while PPO on raw
+observations passes the scripted greedy by 175k env steps. Either the belief lacks what the policy
+needs, or the actor-critic learns it too slowly. This benchmark trains the same SB3 PPO on the
+belief instead of the raw observation (``--agent ppo-belief``: LEWM's posterior features, the
+world model refitted on the run's own episodes at ``--train-ratio``, a ratio 200k env steps
+afford) and sets its learning curve beside raw PPO's from the committed ``returns_v1`` grid (same
+PPO settings, same evaluation seeds and cadence). And it asks the belief directly: a ridge
+regression from the belief of trained LEWM-Dreamer runs (``--probe-recipes`` of the diagnosis) to
+each field of the observation it has just read (``task``: values, counts, offers, round, ...),
+fitted on half of the episodes and scored (R^2) on the other half; a field the belief does not
+hold linearly is one that a policy reading it must reconstruct or do without.
+
+Cells are shared with the other benchmarks' grid (``benchmarks.runner``), resumable. Writes
+``benchmarks/results/dreamer_diagnosis/belief_features/{report.md,results.json,curves.png}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from benchmarks.runner import GRID_ROOT, Cell, command_line, learning_curve, machine, run_grid
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class BeliefConfig:
+    """PPO on the belief against PPO on raw observations."""
+
+    env: str = "SocialNegotiation-v1"
+    seeds: tuple[int, ...] = (0, 1)
+    """Training seeds."""
+    steps: int = 200_000
+    """Env steps per run."""
+    train_ratio: float = 4.0
+    """Replayed steps per env step of the world model's refit (the Dreamer default 128 would be
+    32x the updates of a 12k Dreamer run)."""
+    eval_every: int = 25_000
+    """Env steps between evaluations (raw PPO's cadence in returns_v1)."""
+    eval_episodes: int = 64
+    """Evaluation episodes (raw PPO's in returns_v1)."""
+    raw: str = str(RESULTS / "returns_v1.json")
+    """The returns grid whose ppo curves are the raw-observation reference."""
+    jobs: int = 2
+    """Cells in parallel."""
+    root: str = GRID_ROOT
+    """Where the runs go (not committed)."""
+    out: str = str(RESULTS / "dreamer_diagnosis" / "belief_features")
+    """Folder of the report."""
+    probe_recipes: tuple[str, ...] = ("earlier", "earlier+simulator")
+    """Diagnosis recipes (``benchmarks.dreamer_diagnosis``, trained cells) whose beliefs are
+    probed."""
+    probe_steps: int = 300
+    """Steps of each of 16 env copies that the probe reads (the actor sampling, as it trains)."""
+
+
+def cells(cfg: BeliefConfig) -> list[Cell]:
+    overrides = (("eval_episodes", cfg.eval_episodes), ("eval_every", cfg.eval_every),
+                 ("checkpoint_every", max(cfg.steps // 4, 500)),
+                 ("train_ratio", cfg.train_ratio))
+    return [Cell(cfg.env, "ppo-belief", "lewm", s, cfg.steps, overrides) for s in cfg.seeds]
+
+
+def side_by_side(belief: list[tuple[np.ndarray, np.ndarray]],
+                 raw: list[tuple[list[int], list[float]]]) -> list[dict[str, float]]:
+    """Per evaluation step both arms share: each arm's mean over its seeds (and the belief's
+    seeds one by one). Steps where either arm has no evaluation are left out."""
+    def at(curves, step):
+        return [float(v[list(s).index(step)]) for s, v in curves if step in list(s)]
+
+    steps = sorted(set.intersection(*(set(map(int, s)) for s, _ in belief + raw)))
+    rows = []
+    for step in steps:
+        b, r = at(belief, step), at(raw, step)
+        rows.append({"steps": step, "belief": float(np.mean(b)), "raw": float(np.mean(r)),
+                     **{f"belief_s{i}": v for i, v in enumerate(b)}})
+    return rows
+
+
+def r_squared(x: np.ndarray, y: np.ndarray, train: np.ndarray, ridge: float = 1e-2
+              ) -> np.ndarray:
+    """R^2 on the rows not in ``train`` of a ridge regression of ``y (n, d)`` on ``x (n, f)``
+    (standardised, with intercept) fitted on the ``train`` rows; NaN for a column that is
+    constant on the scored rows."""
+    mu, sd = x[train].mean(0), x[train].std(0) + 1e-6
+    z = np.c_[(x - mu) / sd, np.ones(len(x))]
+    a = z[train]
+    w = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ y[train])
+    test = ~train
+    err = ((z[test] @ w - y[test]) ** 2).sum(0)
+    total = ((y[test] - y[test].mean(0)) ** 2).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(y[test].std(0) > 1e-4, 1 - err / total, np.nan)
+
+
+def probe(run_dir: Path, steps: int, envs: int = 16) -> dict[str, float]:
+    """R^2 of each ``task`` field of the observation from the belief that has just read it, on a
+    run's final world model, the actor sampling in ``envs`` copies from the evaluation seeds
+    (episodes split by parity: even ones fit, odd ones score)."""
+    import torch
+
+    from lewm_rl.env_adapters import make_adapter
+    from lewm_rl.envs.negotiation_core import TASK_FIELDS
+    from lewm_rl.runs import load_run
+    from lewm_rl.train import EVAL_SEED
+    from lewm_rl.world_models.codec import to_tensor_obs
+
+    torch.set_num_threads(1)
+    run = load_run(run_dir)
+    (ln,) = run.learners
+    adapter = make_adapter(run.config.env, envs, {"population": run.config.population,
+                                                  "annotation_noise": run.config.annotation_noise},
+                           run.config.filter_cues)
+    obs, _ = adapter.reset(seed=EVAL_SEED)
+    gen = torch.Generator().manual_seed(0)
+    carry, first, done = None, np.ones(envs, dtype=bool), np.zeros(envs, dtype=bool)
+    episode, next_episode = np.arange(envs), envs
+    feats, tasks, ids = [], [], []
+    for _ in range(steps):
+        o = obs["learner"]
+        action, carry = ln.agent.act(carry, to_tensor_obs(o, ln.wm.mods, ln.device),
+                                     torch.as_tensor(first), explore=True, generator=gen)
+        feats.append(ln.wm.features(carry[0]).numpy())
+        tasks.append(np.asarray(o["task"]))
+        ids.append(episode.copy())
+        obs, _, term, trunc, _ = adapter.step({"learner": action.numpy()})
+        first, done = done, term | trunc
+        for i in np.flatnonzero(first):
+            episode[i], next_episode = next_episode, next_episode + 1
+    r2 = r_squared(np.concatenate(feats), np.concatenate(tasks), np.concatenate(ids) % 2 == 0)
+    return {f: float(v) for f, v in zip(TASK_FIELDS, r2, strict=True)}
+
+
+def probe_table(probes: dict[str, dict[str, float]]) -> list[str]:
+    names = list(probes)
+    fields = list(next(iter(probes.values())))
+    lines = ["| field | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for f in fields:
+        values = [probes[n][f] for n in names]
+        lines.append(f"| {f} | " + " | ".join("-" if np.isnan(v) else f"{v:.2f}"
+                                               for v in values) + " |")
+    return lines
+
+
+def markdown(cfg: BeliefConfig, rows: list[dict[str, float]], greedy: float, raw_seeds: int,
+             command: str, probes: dict[str, dict[str, float]] | None = None) -> str:
+    seeds = len(cfg.seeds)
+    head = ["steps", *[f"belief, seed {s}" for s in cfg.seeds], f"belief, mean of {seeds}",
+            f"raw, mean of {raw_seeds}"]
+    lines = [
+        "# PPO on LEWM's belief against PPO on raw observations", "",
+        f"Command: `{command}`. Machine: {machine()}. Generated "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+        f"SB3 PPO (the project's settings) on {cfg.env}: on LEWM's belief (`--agent ppo-belief "
+        f"--train-ratio {cfg.train_ratio:g}`, {seeds} seeds) and on raw observations (the `ppo` "
+        f"curves of `{Path(cfg.raw).name}`, {raw_seeds} seeds). Evaluation return on "
+        f"{cfg.eval_episodes} fixed evaluation episodes at each step; the scripted greedy earns "
+        f"{greedy:.3f} on them.", "",
+        "| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for r in rows:
+        cells_ = [f"{r['steps']:,}", *[f"{r[f'belief_s{i}']:.3f}" for i in range(seeds)],
+                  f"{r['belief']:.3f}", f"{r['raw']:.3f}"]
+        lines.append("| " + " | ".join(cells_) + " |")
+    last = rows[-1]
+    lines += ["", f"Reading: at {last['steps']:,} env steps PPO earns {last['belief']:.3f} on the "
+              f"belief and {last['raw']:.3f} on raw observations (greedy {greedy:.3f}).", "",
+              "![curves](curves.png)"]
+    if probes:
+        lines += ["", "What the belief holds: R^2 on held-out episodes of a ridge regression from "
+                  "the belief of each trained LEWM-Dreamer run (its final world model, the actor "
+                  f"sampling in 16 env copies for {cfg.probe_steps} steps from the evaluation "
+                  "seeds) to each field of the `task` observation it has just read (- : constant "
+                  "there).", "", *probe_table(probes)]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, float]], greedy: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = [r["steps"] for r in rows]
+    ax.plot(steps, [r["belief"] for r in rows], marker="o", label="PPO on LEWM's belief")
+    ax.plot(steps, [r["raw"] for r in rows], marker="o", label="PPO on raw observations")
+    ax.axhline(greedy, color="grey", linestyle="--", label="scripted greedy")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("evaluation return")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = tyro.cli(BeliefConfig, args=argv)
+    root = Path(cfg.root)
+    failed = run_grid(cells(cfg), root, cfg.jobs)
+    if failed:
+        print(f"{len(failed)} cells failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    grid = json.loads(Path(cfg.raw).read_text())["envs"][cfg.env]
+    raw = [(c["steps"], c["values"]) for c in grid["models"]["ppo"]["curves"]]
+    greedy = grid["references"]["default"]["greedy"]
+    rows = side_by_side([learning_curve(root, c) for c in cells(cfg)], raw)
+    from benchmarks import dreamer_diagnosis as D
+
+    probed = D.cells(D.DiagnosisConfig(recipes=cfg.probe_recipes, one_seed=()))
+    run_grid([c for _, c in probed], root, cfg.jobs)
+    probes = {f"{r} s{c.seed}": probe(root / c.name, cfg.probe_steps) for r, c in probed}
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = command_line("benchmarks.belief_features", cfg,
+                           ("env", "seeds", "steps", "train_ratio", "probe_recipes",
+                            "probe_steps", "out"))
+    (out / "report.md").write_text(markdown(cfg, rows, greedy, len(raw), command, probes))
+    (out / "results.json").write_text(json.dumps(
+        {"command": command, "machine": machine(), "greedy": greedy, "rows": rows,
+         "probes": probes}, indent=2))
+    plot(rows, greedy, out / "curves.png")
+    print(out / "report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
