@@ -146,6 +146,11 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                "imagination (the counterpart of earlier+simulator+ent3e-3+lr1e-3)",
                                EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3, "actor_lr": 1e-3,
                                             "critic_lr": 1e-3}),
+    "earlier+latent32": ("the earlier agent with DreamerV2/V3's latent shape, 32 categorical "
+                         "variables of 32 classes instead of 8 of 8 (the belief of the default "
+                         "holds none of the learner's own item values: "
+                         "benchmarks.belief_features)",
+                         {**EARLIER_WM, "stoch": 32, "classes": 32}, EARLIER_AGENT),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, "actor_lr": 1e-3, "critic_lr": 1e-3}),
