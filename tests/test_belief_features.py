@@ -42,3 +42,12 @@ def test_r_squared_is_one_for_a_linear_field_zero_for_noise_and_nan_for_a_consta
     r2 = r_squared(x, y, train, ridge=1e-6)
     assert r2[0] == pytest.approx(1.0, abs=1e-6)
     assert abs(r2[1]) < 0.05 and np.isnan(r2[2])
+
+
+def test_probe_table_shows_linear_and_decoded_per_run_and_dashes_constants():
+    from benchmarks.belief_features import probe_table
+
+    lines = probe_table({"a s0": {"round": {"linear": 0.5, "decoded": 0.75},
+                                  "count": {"linear": np.nan, "decoded": np.nan}}})
+    assert lines[0] == "| field | a s0 |"
+    assert lines[2:] == ["| round | 0.50 / 0.75 |", "| count | - / - |"]
