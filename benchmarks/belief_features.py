@@ -8,7 +8,7 @@ belief instead of the raw observation (``--agent ppo-belief``: LEWM's posterior 
 world model refitted on the run's own episodes at ``--train-ratio``, a ratio 200k env steps
 afford) and sets its learning curve beside raw PPO's from the committed ``returns_v1`` grid (same
 PPO settings, same evaluation seeds and cadence). And it asks the belief directly: a ridge
-regression from the belief of trained LEWM-Dreamer runs (``--probe-recipes`` of the diagnosis) to
+regression from the belief of trained LEWM-Dreamer runs (``--probe-runs`` of the diagnosis) to
 each field of the observation it has just read (``task``: values, counts, offers, round, ...),
 fitted on half of the episodes and scored (R^2) on the other half; a field the belief does not
 hold linearly is one that a policy reading it must reconstruct or do without.
@@ -57,9 +57,9 @@ class BeliefConfig:
     """Where the runs go (not committed)."""
     out: str = str(RESULTS / "dreamer_diagnosis" / "belief_features")
     """Folder of the report."""
-    probe_recipes: tuple[str, ...] = ("earlier", "earlier+simulator")
-    """Diagnosis recipes (``benchmarks.dreamer_diagnosis``, trained cells) whose beliefs are
-    probed."""
+    probe_runs: tuple[str, ...] = ("earlier@12000", "earlier+simulator@12000")
+    """``recipe@env steps``: the diagnosis' runs (``benchmarks.dreamer_diagnosis``, trained if
+    missing) whose beliefs are probed."""
     probe_steps: int = 300
     """Steps of each of 16 env copies that the probe reads (the actor sampling, as it trains)."""
 
@@ -233,13 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = side_by_side([learning_curve(root, c) for c in cells(cfg)], raw)
     from benchmarks import dreamer_diagnosis as D
 
-    probed = D.cells(D.DiagnosisConfig(recipes=cfg.probe_recipes, one_seed=()))
+    probed = []
+    for run in cfg.probe_runs:
+        recipe, _, steps = run.partition("@")
+        if not steps.isdigit():
+            raise SystemExit(f"--probe-runs takes recipe@steps (e.g. earlier@12000), got {run!r}")
+        probed += D.cells(D.DiagnosisConfig(recipes=(recipe,), steps=int(steps), one_seed=()))
     run_grid([c for _, c in probed], root, cfg.jobs)
-    probes = {f"{r} s{c.seed}": probe(root / c.name, cfg.probe_steps) for r, c in probed}
+    probes = {f"{r} s{c.seed}" + ("" if c.steps == 12_000 else f" {c.steps // 1000}k"):
+              probe(root / c.name, cfg.probe_steps) for r, c in probed}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     command = command_line("benchmarks.belief_features", cfg,
-                           ("env", "seeds", "steps", "train_ratio", "probe_recipes",
+                           ("env", "seeds", "steps", "train_ratio", "probe_runs",
                             "probe_steps", "out"))
     (out / "report.md").write_text(markdown(cfg, rows, greedy, len(raw), command, probes))
     (out / "results.json").write_text(json.dumps(
