@@ -60,8 +60,8 @@ class BeliefConfig:
     probe_runs: tuple[str, ...] = ("earlier@12000", "earlier+simulator@12000")
     """``recipe@env steps``: the diagnosis' runs (``benchmarks.dreamer_diagnosis``, trained if
     missing) whose beliefs are probed."""
-    probe_steps: int = 300
-    """Steps of each of 16 env copies that the probe reads (the actor sampling, as it trains)."""
+    probe_episodes: int = 800
+    """Evaluation episodes the probe reads (the actor sampling, as it trains)."""
 
 
 def cells(cfg: BeliefConfig) -> list[Cell]:
@@ -87,66 +87,49 @@ def side_by_side(belief: list[tuple[np.ndarray, np.ndarray]],
     return rows
 
 
+def explained(guess: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``1 - SSE / SST`` per column of ``target (n, d)``; NaN for a column that is constant."""
+    err = ((guess - target) ** 2).sum(0)
+    total = ((target - target.mean(0)) ** 2).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(target.std(0) > 1e-4, 1 - err / total, np.nan)
+
+
 def r_squared(x: np.ndarray, y: np.ndarray, train: np.ndarray, ridge: float = 1e-2
               ) -> np.ndarray:
-    """R^2 on the rows not in ``train`` of a ridge regression of ``y (n, d)`` on ``x (n, f)``
-    (standardised, with intercept) fitted on the ``train`` rows; NaN for a column that is
-    constant on the scored rows."""
+    """R^2 (:func:`explained`) on the rows not in ``train`` of a ridge regression of ``y (n, d)``
+    on ``x (n, f)`` (standardised, with intercept) fitted on the ``train`` rows."""
     mu, sd = x[train].mean(0), x[train].std(0) + 1e-6
     z = np.c_[(x - mu) / sd, np.ones(len(x))]
     a = z[train]
     w = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ y[train])
-    test = ~train
-    err = ((z[test] @ w - y[test]) ** 2).sum(0)
-    total = ((y[test] - y[test].mean(0)) ** 2).sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(y[test].std(0) > 1e-4, 1 - err / total, np.nan)
+    return explained(z[~train] @ w, y[~train])
 
 
-def probe(run_dir: Path, steps: int, envs: int = 16) -> dict[str, dict[str, float]]:
+def probe(run_dir: Path, episodes: int) -> dict[str, dict[str, float]]:
     """R^2 of each ``task`` field of the observation from the belief that has just read it, on a
-    run's final world model, the actor sampling in ``envs`` copies from the evaluation seeds:
-    ``linear``, a ridge regression fitted on the even episodes and scored on the odd ones;
-    ``decoded``, the world model's own decoder (in the symlog space it is trained in) scored on
-    the odd ones. A field the decoder recovers and the ridge does not is held, nonlinearly."""
+    run's final world model, the actor sampling in ``episodes`` evaluation episodes
+    (``play_episodes(..., record="task")``): ``linear``, a ridge regression fitted on the even
+    episodes and scored on the odd ones; ``decoded``, the world model's own decoder (in the
+    symlog space it is trained in) scored on the odd ones. A field the decoder recovers and the
+    ridge does not is held, nonlinearly."""
     import torch
 
-    from lewm_rl.env_adapters import make_adapter
+    from lewm_rl.distributions import symlog
     from lewm_rl.envs.negotiation_core import TASK_FIELDS
     from lewm_rl.runs import load_run
-    from lewm_rl.train import EVAL_SEED
-    from lewm_rl.world_models.codec import to_tensor_obs
+    from lewm_rl.train import play_episodes
 
     torch.set_num_threads(1)
     run = load_run(run_dir)
-    (ln,) = run.learners
-    adapter = make_adapter(run.config.env, envs, {"population": run.config.population,
-                                                  "annotation_noise": run.config.annotation_noise},
-                           run.config.filter_cues)
-    obs, _ = adapter.reset(seed=EVAL_SEED)
-    gen = torch.Generator().manual_seed(0)
-    carry, first, done = None, np.ones(envs, dtype=bool), np.zeros(envs, dtype=bool)
-    episode, next_episode = np.arange(envs), envs
-    feats, tasks, ids, decoded = [], [], [], []
-    for _ in range(steps):
-        o = obs["learner"]
-        action, carry = ln.agent.act(carry, to_tensor_obs(o, ln.wm.mods, ln.device),
-                                     torch.as_tensor(first), explore=True, generator=gen)
-        feats.append(ln.wm.features(carry[0]).numpy())
-        with torch.no_grad():
-            decoded.append(ln.wm.decoder(ln.wm._state_features(carry[0]))["task"].numpy())
-        tasks.append(np.asarray(o["task"]))
-        ids.append(episode.copy())
-        obs, _, term, trunc, _ = adapter.step({"learner": action.numpy()})
-        first, done = done, term | trunc
-        for i in np.flatnonzero(first):
-            episode[i], next_episode = next_episode, next_episode + 1
-    task, train = np.concatenate(tasks), np.concatenate(ids) % 2 == 0
-    linear = r_squared(np.concatenate(feats), task, train)
-    target, guess = np.log1p(task[~train]), np.concatenate(decoded)[~train]  # symlog, x >= 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        own = np.where(target.std(0) > 1e-4, 1 - ((guess - target) ** 2).sum(0)
-                       / ((target - target.mean(0)) ** 2).sum(0), np.nan)
+    played = play_episodes(run.learners, run.config.env,
+                           {"population": run.config.population,
+                            "annotation_noise": run.config.annotation_noise}, episodes,
+                           filter_cues=run.config.filter_cues, policy="sample", record="task")
+    task, train = played["step_observed"], played["step_episode"] % 2 == 0
+    linear = r_squared(played["step_features"], task, train)
+    own = explained(played["step_decoded"][~train],
+                    symlog(torch.as_tensor(task[~train])).numpy())
     return {f: {"linear": float(a), "decoded": float(b)}
             for f, a, b in zip(TASK_FIELDS, linear, own, strict=True)}
 
@@ -194,8 +177,8 @@ def markdown(cfg: BeliefConfig, rows: list[dict[str, float]], greedy: float, raw
     if probes:
         lines += ["", "What the belief holds: R^2 on held-out episodes of a ridge regression from "
                   "the belief of each trained LEWM-Dreamer run (its final world model, the actor "
-                  f"sampling in 16 env copies for {cfg.probe_steps} steps from the evaluation "
-                  "seeds) to each field of the `task` observation it has just read, and of the "
+                  f"sampling in {cfg.probe_episodes} evaluation episodes, split by parity) to "
+                  "each field of the `task` observation it has just read, and of the "
                   "world model's own decoder (in symlog space): linear / decoded (- : constant "
                   "there).", "", *probe_table(probes)]
     return "\n".join(lines) + "\n"
@@ -241,12 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         probed += D.cells(D.DiagnosisConfig(recipes=(recipe,), steps=int(steps), one_seed=()))
     run_grid([c for _, c in probed], root, cfg.jobs)
     probes = {f"{r} s{c.seed}" + ("" if c.steps == 12_000 else f" {c.steps // 1000}k"):
-              probe(root / c.name, cfg.probe_steps) for r, c in probed}
+              probe(root / c.name, cfg.probe_episodes) for r, c in probed}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     command = command_line("benchmarks.belief_features", cfg,
                            ("env", "seeds", "steps", "train_ratio", "probe_runs",
-                            "probe_steps", "out"))
+                            "probe_episodes", "out"))
     (out / "report.md").write_text(markdown(cfg, rows, greedy, len(raw), command, probes))
     (out / "results.json").write_text(json.dumps(
         {"command": command, "machine": machine(), "greedy": greedy, "rows": rows,

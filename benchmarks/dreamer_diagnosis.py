@@ -60,6 +60,14 @@ RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
 
 EARLIER_WM = {"reward_head": "mse", "action_embed": "flat"}
 EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse"}
+SIMULATOR = {"imagination": "simulator"}
+"""The TrainConfig change of the perfect-model diagnostics (``lewm_rl.simulator``)."""
+
+
+def _lr(rate: float) -> dict[str, float]:
+    """Actor and critic learning rates."""
+    return {"actor_lr": rate, "critic_lr": rate}
+
 
 RECIPES: dict[str, tuple[str, dict, dict]] = {
     "earlier": ("the agent before this issue: MSE reward and critic, flat actor, entropy 3e-2",
@@ -118,42 +126,35 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                           "dynamics, its steps not counted; the actor still reads the world "
                           "model's belief): a diagnostic, not a method, that separates the "
                           "model's errors from the actor-critic's own learning",
-                          EARLIER_WM, EARLIER_AGENT, {"imagination": "simulator"}),
+                          EARLIER_WM, EARLIER_AGENT, SIMULATOR),
     "earlier+simulator+ent3e-3": ("the same with an entropy bonus of 3e-3 instead of 3e-2 (with "
-                                  "a perfect model the actor still keeps 4.0 of the 4.6 nats "
-                                  "of a uniform policy: the bonus outweighs what it learns)",
-                                  EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3},
-                                  {"imagination": "simulator"}),
+                                  "a perfect model the actor keeps most of a uniform policy's "
+                                  "entropy: does the bonus outweigh what it learns?)",
+                                  EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3}, SIMULATOR),
     "earlier+simulator+ent3e-4": ("the same with DreamerV3's entropy bonus 3e-4",
-                                  EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-4},
-                                  {"imagination": "simulator"}),
+                                  EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-4}, SIMULATOR),
     "earlier+simulator+ent3e-3+lr1e-3": ("the same at entropy 3e-3 with actor and critic "
-                                         "learning rates 1e-3 instead of 3e-4 (with a perfect "
-                                         "model its return after 2,750 updates is PPO's after "
-                                         "as many gradient steps: the updates, not the data, "
-                                         "are what it lacks)",
+                                         "learning rates 1e-3 instead of 3e-4 (is it the "
+                                         "number of updates, not the data, that it lacks?)",
                                          EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3,
-                                                      "actor_lr": 1e-3, "critic_lr": 1e-3},
-                                         {"imagination": "simulator"}),
+                                                      **_lr(1e-3)}, SIMULATOR),
     "earlier+simulator+ent3e-3+lr3e-3": ("the same with learning rates 3e-3",
                                          EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3,
-                                                      "actor_lr": 3e-3, "critic_lr": 3e-3},
-                                         {"imagination": "simulator"}),
+                                                      **_lr(3e-3)}, SIMULATOR),
     "earlier+ent3e-3": ("the earlier agent with an entropy bonus of 3e-3, in the world model's "
                         "imagination (the counterpart of earlier+simulator+ent3e-3)",
                         EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3}),
     "earlier+ent3e-3+lr1e-3": ("the same with learning rates 1e-3, in the world model's "
                                "imagination (the counterpart of earlier+simulator+ent3e-3+lr1e-3)",
-                               EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3, "actor_lr": 1e-3,
-                                            "critic_lr": 1e-3}),
+                               EARLIER_WM, {**EARLIER_AGENT, "entropy": 3e-3, **_lr(1e-3)}),
     "earlier+latent32": ("the earlier agent with DreamerV2/V3's latent shape, 32 categorical "
-                         "variables of 32 classes instead of 8 of 8 (the belief of the default "
-                         "holds none of the learner's own item values: "
-                         "benchmarks.belief_features)",
+                         "variables of 32 classes instead of 8 of 8 (does a larger latent "
+                         "keep the learner's own item values, which the default's belief "
+                         "loses? benchmarks.belief_features)",
                          {**EARLIER_WM, "stoch": 32, "classes": 32}, EARLIER_AGENT),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
-                       {**EARLIER_AGENT, "actor_lr": 1e-3, "critic_lr": 1e-3}),
+                       {**EARLIER_AGENT, **_lr(1e-3)}),
 }
 """``name: (what it changes, WorldModelConfig fields, DreamerConfig fields[, TrainConfig
 fields])``."""

@@ -55,9 +55,10 @@ class SimulatorRollouts:
         self.seat = adapter.seats[0]
         self.seed = seed
         self.steps = 0
-        self._obs: dict[str, np.ndarray] | None = None
         self._done = np.zeros(adapter.num_envs, dtype=bool)
         self._carry: Carry | None = None
+        """The belief of each copy's current observation and the action chosen in it (``None``
+        until the first rollout resets the pool)."""
 
     def _act(self, obs, is_first: np.ndarray, generator) -> Carry:
         wm = self.agent.world_model
@@ -75,10 +76,9 @@ class SimulatorRollouts:
             states and their features, the actions taken, the real rewards and continuations
             (``1 - terminated``, 0 where a step starts an episode); index 0 is the start.
         """
-        if self._obs is None:
+        if self._carry is None:
             obs, _ = self.adapter.reset(seed=self.seed)
-            self._obs = obs[self.seat]
-            self._carry = self._act(self._obs, np.ones(self.adapter.num_envs, dtype=bool),
+            self._carry = self._act(obs[self.seat], np.ones(self.adapter.num_envs, dtype=bool),
                                     generator)
         wm = self.agent.world_model
         n = self.adapter.num_envs
@@ -90,8 +90,7 @@ class SimulatorRollouts:
             actions.append(action)
             obs, reward, term, trunc, _ = self.adapter.step({self.seat: action.cpu().numpy()})
             is_first, self._done = self._done, term | trunc
-            self._obs = obs[self.seat]
-            self._carry = self._act(self._obs, is_first, generator)
+            self._carry = self._act(obs[self.seat], is_first, generator)
             states.append(self._carry[0])
             rewards.append(reward[self.seat])
             conts.append((~(term | is_first)).astype(np.float32))
@@ -106,19 +105,17 @@ class SimulatorRollouts:
                           behaviour=None)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the pool stands (its envs, observations, belief), to resume mid-rollout."""
-        if self._obs is None:
+        """Where the pool stands (its envs and their beliefs), to resume mid-rollout."""
+        if self._carry is None:
             return {"steps": self.steps}
         return {"steps": self.steps, "env": to_tensors(self.adapter.get_state()),
-                "obs": to_tensors(self._obs), "done": torch.from_numpy(self._done.copy()),
-                "carry": carry_tensors(self._carry)}
+                "done": torch.from_numpy(self._done.copy()), "carry": carry_tensors(self._carry)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = int(state["steps"])
         if "env" not in state:
             return
         self.adapter.set_state(to_arrays(state["env"]))
-        self._obs = to_arrays(state["obs"])
         self._done = state["done"].numpy().copy()
         self._carry = carry_from_tensors(state["carry"], self.agent.world_model.device)
 

@@ -450,11 +450,6 @@ class Trainer:
         seats = self.adapter.seats
         groups = [tuple(seats)] if c.shared_parameters else [(s,) for s in seats]
         self.learners = [Learner(g, self.adapter, c, c.device) for g in groups]
-        if c.imagination == "simulator":
-            (ln,) = self.learners
-            ln.simulator = SimulatorRollouts(
-                make_adapter(c.env, c.dreamer.max_starts, self.env_kwargs, c.filter_cues),
-                ln.agent, c.seed * 100_003 + SIMULATOR_SEEDS)
         self.step = 0  # env steps per seat
         self.updates = 0
         self.update_debt = 0.0
@@ -464,6 +459,11 @@ class Trainer:
         self.next_ckpt = c.checkpoint_every
         self.next_log = c.log_every
         self.env_seed = c.seed * 100_003
+        if c.imagination == "simulator":
+            (ln,) = self.learners
+            ln.simulator = SimulatorRollouts(
+                make_adapter(c.env, c.dreamer.max_starts, self.env_kwargs, c.filter_cues),
+                ln.agent, self.env_seed + SIMULATOR_SEEDS)
         self.metrics: dict[str, list[float]] = {}
         self.writer = None
         self.live: dict[str, Any] | None = None
@@ -1032,7 +1032,8 @@ training), or uniformly at random (as the prefill; the belief is still updated).
 
 def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: int,
                   device: str = "cpu", seed: int = EVAL_SEED, filter_cues: bool = False,
-                  one_step: bool = False, policy: str = "mode") -> dict[str, np.ndarray]:
+                  one_step: bool = False, policy: str = "mode", record: str | None = None
+                  ) -> dict[str, np.ndarray]:
     """Plays one episode per seed ``seed + i`` with the learners' actions (their mode by default),
     deterministically.
 
@@ -1052,6 +1053,9 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
             whether the episode ended: where on the policy's own moves the model is wrong.
         policy: one of :data:`PLAY_POLICIES`; ``sample`` and ``random`` draw from generators
             seeded with ``seed``, so they too are deterministic.
+        record: an observation key: also return, for every live step and seat, the belief that
+            has just read the observation, what the world model decodes of that key from it and
+            the key's observed value: what the belief holds of the observation.
 
     Returns:
         ``returns`` ``(N,)`` (mean over seats) and ``lengths`` ``(N,)`` (steps); where a learner
@@ -1062,7 +1066,8 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         from each episode's first observation, and ``imagined_lengths`` ``(N,)``, how long it
         expected the episode to last; with ``one_step``, ``step_actions``,
         ``step_reward_predicted``, ``step_reward``, ``step_cont_predicted`` and ``step_terminal``
-        ``(M,)``.
+        ``(M,)``; with ``record``, ``step_features`` ``(M, F)``, ``step_decoded`` (symlog space)
+        and ``step_observed`` ``(M, d)``, and ``step_episode`` ``(M,)``, the episode's index.
     """
     if policy not in PLAY_POLICIES:
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(PLAY_POLICIES)}")
@@ -1083,6 +1088,7 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
     total = np.zeros(n)
     finished = np.zeros(n, dtype=bool)
     true, pred = [], []
+    recorded: list[tuple[np.ndarray, ...]] = []  # (features, decoded, observed, episode)
     imagined, imagined_length = [], []
     length = np.zeros(n, dtype=np.int64)
     while not finished.all():
@@ -1108,6 +1114,16 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
                                          for s in ln.seats])
                 true.append(labels[live])
                 pred.append(read[live])
+            if record is not None:
+                live = np.concatenate([~finished] * len(ln.seats))
+                state = carry[id(ln)][0]
+                with torch.no_grad():
+                    decoded = ln.wm.decode(state)[record]
+                observed = np.concatenate([np.asarray(obs[s][record]).reshape(n, -1)
+                                           for s in ln.seats])
+                recorded.append((ln.wm.features(state).cpu().numpy()[live],
+                                 decoded.cpu().numpy()[live], observed[live],
+                                 np.tile(np.arange(n), len(ln.seats))[live]))
             if one_step:  # the reward its model expects for the action it chose, here
                 with torch.no_grad():
                     traj = ln.wm.imagine(carry[id(ln)][0], lambda f, a=a: a, 1,
@@ -1140,6 +1156,10 @@ def play_episodes(learners, env_id: str, env_kwargs: dict[str, Any], episodes: i
         for i, key in enumerate(("step_actions", "step_reward_predicted", "step_reward",
                                  "step_cont_predicted", "step_terminal")):
             out[key] = np.concatenate([m[i] for m in moves])
+    if record is not None:
+        for i, key in enumerate(("step_features", "step_decoded", "step_observed",
+                                 "step_episode")):
+            out[key] = np.concatenate([r[i] for r in recorded])
     return out
 
 

@@ -492,6 +492,37 @@ def test_one_step_records_each_live_move_its_predicted_and_its_real_reward_and_e
         T.play_episodes(trainer.learners, cfg.env, trainer.env_kwargs, 6, policy="greedy")
 
 
+def test_record_returns_every_live_steps_belief_its_decoding_and_the_observation(tmp_path):
+    import numpy as np
+    import torch
+
+    from lewm_rl import train as T
+
+    cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=2, prefill=16, seq_len=8,
+                                   progress=False, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                   dreamer=T.DreamerConfig(hidden=32)))
+    (ln,) = T.Trainer(cfg, tmp_path).learners
+    head = ln.wm.decoder.heads["task"]
+    with torch.no_grad():  # the decoder reads back 0.5 in symlog space for every task field
+        head.weight.zero_()
+        head.bias.fill_(0.5)
+    plain = T.play_episodes([ln], cfg.env, {}, 5, policy="sample")
+    played = T.play_episodes([ln], cfg.env, {}, 5, policy="sample", record="task")
+    np.testing.assert_array_equal(played["returns"], plain["returns"])  # the episodes unchanged
+    m = played["lengths"].sum()
+    assert played["step_features"].shape == (m, ln.wm.feature_dim)
+    assert played["step_observed"].shape == played["step_decoded"].shape == (m, 18)
+    np.testing.assert_allclose(played["step_decoded"], 0.5)
+    np.testing.assert_array_equal(np.bincount(played["step_episode"]), played["lengths"])
+    # the first observation of every episode, as the env gives it at its seed
+    from lewm_rl.env_adapters import make_adapter
+
+    first, _ = make_adapter(cfg.env, 5, {}).reset(seed=T.EVAL_SEED)
+    rows = [np.flatnonzero(played["step_episode"] == i)[0] for i in range(5)]
+    np.testing.assert_array_equal(played["step_observed"][rows], first["learner"]["task"])
+
+
 def test_pessimism_and_disagreement_need_their_ensembles_and_train_with_them(tmp_path):
     from lewm_rl.agents.dreamer import DreamerConfig
     from lewm_rl.train import TrainConfig

@@ -364,6 +364,11 @@ class EmotionalWorldModel(nn.Module):
         """``[h; z]``: what the decoder and the reward and continuation heads read."""
         return torch.cat([state.deter, state.stoch.reshape(*state.shape, -1)], -1)
 
+    def decode(self, state: State) -> dict[str, Tensor]:
+        """DecS of states with any leading dims: per modality, box means in symlog space and
+        categorical logits (:class:`~lewm_rl.world_models.codec.ObsDecoder`)."""
+        return self.decoder(self._state_features(state))
+
     def _reward_heads(self, sfeat: Tensor) -> list[Tensor]:
         """Every reward head's prediction ``(...)`` from state features ``(..., F)``."""
         outs = [head(sfeat) for head in (self.reward_head, *self.reward_ensemble)]
