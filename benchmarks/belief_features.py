@@ -62,12 +62,22 @@ class BeliefConfig:
     missing) whose beliefs are probed."""
     probe_episodes: int = 800
     """Evaluation episodes the probe reads (the actor sampling, as it trains)."""
+    world_model: str = "earlier"
+    """The diagnosis recipe (``benchmarks.dreamer_diagnosis``) whose world-model fields the
+    belief's LEWM takes (its agent fields do not apply to PPO)."""
 
 
 def cells(cfg: BeliefConfig) -> list[Cell]:
+    from benchmarks.dreamer_diagnosis import RECIPES
+    from lewm_rl.world_models import WorldModelConfig
+
+    if cfg.world_model not in RECIPES:
+        raise SystemExit(f"unknown recipe {cfg.world_model!r} for --world-model; allowed: "
+                         f"{', '.join(RECIPES)}")
     overrides = (("eval_episodes", cfg.eval_episodes), ("eval_every", cfg.eval_every),
                  ("checkpoint_every", max(cfg.steps // 4, 500)),
                  ("train_ratio", cfg.train_ratio))
+    overrides += (("wm", WorldModelConfig(**RECIPES[cfg.world_model][1])),)
     return [Cell(cfg.env, "ppo-belief", "lewm", s, cfg.steps, overrides) for s in cfg.seeds]
 
 
@@ -161,7 +171,8 @@ def markdown(cfg: BeliefConfig, rows: list[dict[str, float]], greedy: float, raw
         f"Command: `{command}`. Machine: {machine()}. Generated "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
         f"SB3 PPO (the project's settings) on {cfg.env}: on LEWM's belief (`--agent ppo-belief "
-        f"--train-ratio {cfg.train_ratio:g}`, {seeds} seeds) and on raw observations (the `ppo` "
+        f"--train-ratio {cfg.train_ratio:g}`, the world model of the `{cfg.world_model}` recipe, "
+        f"{seeds} seeds) and on raw observations (the `ppo` "
         f"curves of `{Path(cfg.raw).name}`, {raw_seeds} seeds). Evaluation return on "
         f"{cfg.eval_episodes} fixed evaluation episodes at each step; the scripted greedy earns "
         f"{greedy:.3f} on them.", "",
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = command_line("benchmarks.belief_features", cfg,
                            ("env", "seeds", "steps", "train_ratio", "probe_runs",
-                            "probe_episodes", "out"))
+                            "probe_episodes", "world_model", "out"))
     (out / "report.md").write_text(markdown(cfg, rows, greedy, len(raw), command, probes))
     (out / "results.json").write_text(json.dumps(
         {"command": command, "machine": machine(), "greedy": greedy, "rows": rows,

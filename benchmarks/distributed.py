@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runner import Cell
+from benchmarks.runner import Cell, cell_config, unfinished
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 
@@ -37,21 +37,16 @@ def init_ray(address: str | None) -> Any:
 
 def train_cell(cell: Cell, root: str) -> dict[str, Any]:
     """Trains one cell (in a Ray worker or any process); raises on failure so Ray retries."""
-    import dataclasses
-
     import torch
 
-    from lewm_rl.train import TrainConfig, train
+    from lewm_rl.train import train
 
     torch.set_num_threads(1)
     run_dir = Path(root) / cell.name
     done = run_dir / "results.json"
     if done.exists():
         return json.loads(done.read_text())
-    cfg = TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
-                      seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
-                      threads=1, **dict(cell.overrides))
-    train(dataclasses.replace(cfg))
+    train(cell_config(cell, run_dir))
     return json.loads(done.read_text())
 
 
@@ -60,7 +55,7 @@ def run_grid_ray(cells: list[Cell], root: Path, address: str | None = None,
     """Runs every unfinished cell as a Ray task; returns the names of cells that failed."""
     ray = init_ray(address)
     root.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if not (root / c.name / "results.json").exists()]
+    todo = unfinished(cells, root)
     if not todo:
         return []
     task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(train_cell)

@@ -58,7 +58,7 @@ from lewm_rl.world_models import WorldModelConfig
 
 RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
 
-EARLIER_WM = {"reward_head": "mse", "action_embed": "flat"}
+EARLIER_WM = {"reward_head": "mse", "action_embed": "flat", "decoder_targets": "symlog"}
 EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse"}
 SIMULATOR = {"imagination": "simulator"}
 """The TrainConfig change of the perfect-model diagnostics (``lewm_rl.simulator``)."""
@@ -152,6 +152,16 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                          "keep the learner's own item values, which the default's belief "
                          "loses? benchmarks.belief_features)",
                          {**EARLIER_WM, "stoch": 32, "classes": 32}, EARLIER_AGENT),
+    "earlier+standardised": ("the earlier agent with DecS's targets standardised per dimension "
+                             "(does a decoder that weighs the small-valued own item values as "
+                             "much as the wide fields make the belief keep them? "
+                             "benchmarks.belief_features)",
+                             {**EARLIER_WM, "decoder_targets": "standardised"}, EARLIER_AGENT),
+    "earlier+standardised+simulator": ("and the actor-critic learns in copies of the real env "
+                                       "(with a belief that keeps the values, does a perfect "
+                                       "model reach the greedy?)",
+                                       {**EARLIER_WM, "decoder_targets": "standardised"},
+                                       EARLIER_AGENT, SIMULATOR),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, **_lr(1e-3)}),

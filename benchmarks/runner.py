@@ -49,7 +49,8 @@ class Cell:
 
 
 NAMED_BEFORE: dict[str, dict[str, Any]] = {
-    "WorldModelConfig": {"reward_heads": 1, "prior_heads": 0.0, "prior_ensemble": 0},
+    "WorldModelConfig": {"reward_heads": 1, "prior_heads": 0.0, "prior_ensemble": 0,
+                         "decoder_targets": "symlog"},
     "DreamerConfig": {"pessimism": 0.0, "disagreement": 0.0},
 }
 """Config fields added after cells were named, at the values that reproduce those cells: left out
@@ -90,25 +91,77 @@ def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
     cell, root = args
     import torch
 
-    from lewm_rl.train import TrainConfig, train
+    from lewm_rl.train import train
 
     torch.set_num_threads(1)
     run_dir = Path(root) / cell.name
     start = time.time()
     try:
-        cfg = TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
-                          seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
-                          threads=1, **dict(cell.overrides))
-        train(cfg)  # an interrupted cell continues from its run directory's checkpoint
+        train(cell_config(cell, run_dir))  # an interrupted cell resumes from its checkpoint
         return cell.name, time.time() - start, None
     except Exception as err:  # noqa: BLE001 - reported per cell, the grid goes on
         return cell.name, time.time() - start, f"{type(err).__name__}: {err}"
 
 
+def cell_config(cell: Cell, run_dir: Path) -> Any:
+    """The ``TrainConfig`` a cell trains under, in ``run_dir``."""
+    from lewm_rl.train import TrainConfig
+
+    return TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
+                       seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
+                       threads=1, **dict(cell.overrides))
+
+
+WHERE_NOT_WHAT = ("run_dir", "logdir", "resume", "progress", "threads", "device")
+"""TrainConfig fields that say where and how fast a run ran, not what it learned."""
+
+
+def stale_fields(cell: Cell, run_dir: Path) -> list[str]:
+    """The config fields (``wm.decoder_targets``, ``steps``, ...) in which the run saved in
+    ``run_dir`` differs from what ``cell`` trains under today. A cell's name hashes only its
+    overrides, so a run made before a default changed keeps its name: this catches it."""
+    from lewm_rl.train import config_from_dict, config_to_dict, resolved
+
+    saved = config_to_dict(resolved(config_from_dict(
+        json.loads((run_dir / "config.json").read_text()))))
+    now = config_to_dict(resolved(cell_config(cell, run_dir)))
+
+    def flat(d: dict[str, Any]) -> dict[str, Any]:
+        return {(f"{k}.{kk}" if isinstance(v, dict) else k): vv
+                for k, v in d.items() if k not in WHERE_NOT_WHAT
+                for kk, vv in (v.items() if isinstance(v, dict) else [(None, v)])}
+
+    a, b = flat(saved), flat(now)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def unfinished(cells: Iterable[Cell], root: Path) -> list[Cell]:
+    """The cells without a ``results.json`` under ``root``.
+
+    Raises:
+        SystemExit: a finished cell was trained under another config than its cell names today
+            (a default changed since); the message names each one, the fields that differ, and
+            what to do.
+    """
+    todo, stale = [], []
+    for c in cells:
+        run_dir = root / c.name
+        if not (run_dir / "results.json").exists():
+            todo.append(c)
+        elif differ := stale_fields(c, run_dir):
+            stale.append(f"{run_dir} ({', '.join(differ)})")
+    if stale:
+        raise SystemExit("finished cells were trained under another config than they name today "
+                         "(a default changed since they ran): " + "; ".join(stale)
+                         + ". Move those directories away to retrain them, or pin the old values "
+                         "in the benchmark's overrides.")
+    return todo
+
+
 def run_grid(cells: Iterable[Cell], root: Path, jobs: int = 2) -> list[str]:
     """Runs every unfinished cell; returns the names of cells that failed."""
     root.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if not (root / c.name / "results.json").exists()]
+    todo = unfinished(cells, root)
     if not todo:
         return []
     print(f"{len(todo)} cells to run with {jobs} jobs under {root}", file=sys.stderr)

@@ -30,6 +30,14 @@ def test_cells_are_ppo_on_the_belief_at_the_named_train_ratio():
         config.validate()
         assert (config.agent, config.train_ratio, config.eval_every) == ("ppo-belief", 4.0,
                                                                         25_000)
+        assert config.wm.decoder_targets == "symlog"  # the earlier recipe's world model
+    for cell in cells(BeliefConfig(world_model="earlier+standardised")):
+        config = TrainConfig(env=cell.env, agent=cell.agent, seed=cell.seed, steps=cell.steps,
+                             **dict(cell.overrides))
+        assert config.wm.decoder_targets == "standardised"
+        assert cell.name not in {c.name for c in cells(BeliefConfig())}
+    with pytest.raises(SystemExit, match="unknown recipe 'nope' for --world-model"):
+        cells(BeliefConfig(world_model="nope"))
 
 
 def test_r_squared_is_one_for_a_linear_field_zero_for_noise_and_nan_for_a_constant():

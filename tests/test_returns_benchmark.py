@@ -184,3 +184,30 @@ def test_a_config_field_added_later_renames_no_cell_that_leaves_it_at_its_old_va
         (k, dataclasses.replace(v, prior_heads=1.0) if k == "wm" else v)
         for k, v in grid["earlier"].overrides))
     assert wm.prior_heads == 0.0 and moved.name != grid["earlier"].name
+
+
+def test_a_finished_cell_trained_before_a_default_changed_is_refused_not_reused(tmp_path):
+    import json
+
+    from benchmarks.runner import Cell, cell_config, unfinished
+    from lewm_rl.train import config_to_dict, resolved
+
+    cells = [Cell("SocialNegotiation-v1", "dreamer", "blind", s, 500) for s in (0, 1)]
+    for c in cells:
+        run_dir = tmp_path / c.name
+        run_dir.mkdir()
+        # as train saves it: wm.kind filled from --world-model; where it ran does not matter
+        saved = config_to_dict(resolved(cell_config(c, tmp_path / "elsewhere")))
+        saved["threads"] = 2
+        (run_dir / "config.json").write_text(json.dumps(saved))
+    (tmp_path / cells[0].name / "results.json").write_text("{}")
+    assert unfinished(cells, tmp_path) == [cells[1]]  # same config: finished, not rerun
+    # a run written before decoder_targets existed (the field absent: symlog) under today's
+    # default (standardised), and one whose budget differs
+    path = tmp_path / cells[0].name / "config.json"
+    old = json.loads(path.read_text())
+    del old["wm"]["decoder_targets"]
+    old["steps"] = 400
+    path.write_text(json.dumps(old))
+    with pytest.raises(SystemExit, match=r"s0__500 \(steps, wm.decoder_targets\)"):
+        unfinished(cells, tmp_path)

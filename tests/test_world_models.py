@@ -542,3 +542,70 @@ def test_prior_ensemble_trains_its_members_alone_and_imagination_reports_its_dis
                                ).disagreement is None
     with pytest.raises(ValueError, match="prior_ensemble must be 0"):
         dataclasses.replace(SMALL, prior_ensemble=1)
+
+
+def test_standardised_decoder_keeps_running_moments_and_weighs_each_dimension_by_them():
+    from lewm_rl.distributions import symlog
+    from lewm_rl.world_models.codec import STD_FLOOR, ObsDecoder, modalities
+
+    space = spaces.Dict({"x": spaces.Box(-10, 10, (3,)), "c": spaces.Discrete(4)})
+    mods = modalities(space)
+    dec = ObsDecoder(mods, 5, 8, "standardised")
+    rng = np.random.default_rng(0)
+    # column 0 wide, column 1 narrow, column 2 constant
+    chunks = [np.stack([rng.normal(0, 3, n), rng.normal(1, 0.1, n), np.full(n, 2.0)], -1)
+              for n in (7, 1, 12)]
+    for x in chunks:
+        dec.observe({"x": torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 3),
+                     "c": torch.zeros(len(x), 1, dtype=torch.long)})
+    every = symlog(torch.tensor(np.concatenate(chunks), dtype=torch.float32))
+    assert float(dec.count_x) == 20
+    torch.testing.assert_close(dec.mean_x, every.mean(0))
+    torch.testing.assert_close(dec.var_x, every.var(0, unbiased=False))
+    scale = dec.scale("x")
+    torch.testing.assert_close(scale, every.std(0, unbiased=False).clamp_min(STD_FLOOR))
+    assert float(scale[2]) == pytest.approx(STD_FLOOR)  # constant: floored, not divided by 0
+    # forward: the head predicts standardised values, returned in symlog space
+    with torch.no_grad():
+        dec.heads["x"].weight.zero_()
+        dec.heads["x"].bias.copy_(torch.tensor([1.0, -2.0, 0.0]))
+    pred = dec(torch.zeros(2, 5))
+    torch.testing.assert_close(pred["x"], (dec.mean_x + torch.tensor([1.0, -2.0, 0.0]) * scale
+                                           ).expand(2, 3))
+    # loss: each dimension's squared error divided by its variance, or plain when not weighted
+    obs = {"x": torch.tensor([[0.5, 1.0, 2.0]]), "c": torch.tensor([3])}
+    err = pred["x"][:1] - symlog(obs["x"])
+    torch.testing.assert_close(dec.loss({k: v[:1] for k, v in pred.items()}, obs)["x"],
+                               ((err / scale) ** 2).sum(-1))
+    plain = dec.loss({k: v[:1] for k, v in pred.items()}, obs, weighted=False)
+    torch.testing.assert_close(plain["x"], (err ** 2).sum(-1))
+    torch.testing.assert_close(plain["c"], dec.loss({k: v[:1] for k, v in pred.items()}, obs)["c"])
+    # symlog targets: no moments kept, observing changes nothing, errors unweighted
+    plain_dec = ObsDecoder(mods, 5, 8)
+    plain_dec.observe({"x": torch.ones(2, 3), "c": torch.zeros(2, dtype=torch.long)})
+    assert not any(n.startswith(("mean_", "var_", "count_")) for n, _ in plain_dec.named_buffers())
+    with pytest.raises(ValueError, match="symlog or standardised"):
+        ObsDecoder(mods, 5, 8, "zscore")
+
+
+def test_fit_step_updates_the_decoders_moments_and_a_checkpoint_keeps_them(tmp_path,
+                                                                           negotiation_batch):
+    from lewm_rl.distributions import symlog
+    from lewm_rl.world_models import EmotionalWorldModel
+
+    config = dataclasses.replace(SMALL, decoder_targets="standardised")
+    wm = build("blind", config)
+    fit_step(wm, make_optimizer(wm), negotiation_batch)
+    task = symlog(negotiation_batch["task"].reshape(-1, 18))
+    assert float(wm.decoder.count_task) == len(task)
+    torch.testing.assert_close(wm.decoder.var_task, task.var(0, unbiased=False))
+    # the item values (a tenth of the pool each) weigh more than under symlog targets
+    assert float(wm.decoder.scale("task")[0]) < 0.5
+    wm.save(tmp_path / "wm.pt")
+    other = EmotionalWorldModel.load(tmp_path / "wm.pt")
+    torch.testing.assert_close(other.decoder.var_task, wm.decoder.var_task)
+    l1, _ = wm.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    l2, _ = other.loss(negotiation_batch, generator=torch.Generator().manual_seed(0))
+    assert l1.item() == l2.item()
+    with pytest.raises(ValueError, match="decoder_targets must be symlog or standardised"):
+        dataclasses.replace(SMALL, decoder_targets="zscore")

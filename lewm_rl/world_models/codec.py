@@ -2,7 +2,8 @@
 
 The world models work from spaces alone (never an env object): a ``Dict`` observation space gets
 one encoder and one decoder head per modality; ``Box`` modalities are reconstructed in symlog
-space with a squared error, ``Discrete`` / ``MultiDiscrete`` ones with a cross-entropy.
+space with a squared error (optionally divided by each dimension's running variance),
+``Discrete`` / ``MultiDiscrete`` ones with a cross-entropy.
 """
 
 from __future__ import annotations
@@ -175,33 +176,85 @@ class ObsEncoder(nn.Module):
         return self.mlp(torch.cat(parts, -1))
 
 
-class ObsDecoder(nn.Module):
-    """Per-modality heads from features: box means (in symlog space) and categorical logits."""
+STD_FLOOR = 0.05
+"""Smallest spread (in symlog space) a standardised decoder target is divided by: a dimension that
+varies less is treated as constant to within it (the negotiation's item counts never vary)."""
 
-    def __init__(self, mods: list[Modality], in_dim: int, hidden: int) -> None:
+
+class ObsDecoder(nn.Module):
+    """Per-modality heads from features: box means (in symlog space) and categorical logits.
+
+    With ``targets="standardised"`` each box dimension's squared error is divided by that
+    dimension's variance in the data fitted so far (running over every batch passed to
+    :meth:`observe`, floored at ``STD_FLOOR ** 2``), so that each dimension weighs by the share of
+    its spread left unexplained rather than by its units: a field that spans 0.1 then counts as
+    much as one that spans 10. The head predicts the standardised value and :meth:`forward` returns
+    it in symlog space either way.
+    """
+
+    def __init__(self, mods: list[Modality], in_dim: int, hidden: int,
+                 targets: str = "symlog") -> None:
         super().__init__()
+        if targets not in ("symlog", "standardised"):
+            raise ValueError(f"targets must be symlog or standardised, got {targets!r}")
         self.mods = mods
+        self.targets = targets
         self.trunk = nn.Sequential(*dense(in_dim, hidden))
         self.heads = nn.ModuleDict({m.key: nn.Linear(hidden, m.input_dim) for m in mods})
+        if targets == "standardised":
+            for m in mods:
+                if m.kind == "box":
+                    self.register_buffer(f"count_{m.key}", torch.zeros(()))
+                    self.register_buffer(f"mean_{m.key}", torch.zeros(m.size))
+                    self.register_buffer(f"var_{m.key}", torch.ones(m.size))
+
+    def scale(self, key: str) -> torch.Tensor:
+        """The spread a standardised box modality's targets are divided by, ``(size,)``."""
+        return getattr(self, f"var_{key}").sqrt().clamp_min(STD_FLOOR)
+
+    @torch.no_grad()
+    def observe(self, obs: dict[str, torch.Tensor]) -> None:
+        """Adds a batch of observations to the running mean and variance of every box dimension
+        (in symlog space; Chan et al.'s parallel update, as SB3's ``RunningMeanStd``). Nothing to
+        do for ``targets="symlog"``."""
+        if self.targets != "standardised":
+            return
+        for m in (m for m in self.mods if m.kind == "box"):
+            x = symlog(obs[m.key].reshape(-1, m.size).float())  # (N, size)
+            count, mean, var = (getattr(self, f"{n}_{m.key}") for n in ("count", "mean", "var"))
+            n = x.shape[0]
+            total = count + n
+            delta = x.mean(0) - mean
+            m2 = var * count + x.var(0, unbiased=False) * n + delta ** 2 * count * n / total
+            mean += delta * n / total
+            var.copy_(m2 / total)
+            count.copy_(total)
 
     def forward(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.trunk(feat)
         out = {}
         for m in self.mods:
             y = self.heads[m.key](h)
+            if m.kind == "box" and self.targets == "standardised":
+                y = y * self.scale(m.key) + getattr(self, f"mean_{m.key}")
             out[m.key] = y if m.kind == "box" else y.reshape(*y.shape[:-1], m.size, m.classes)
         return out
 
-    def loss(self, pred: dict[str, torch.Tensor], obs: dict[str, torch.Tensor]
-             ) -> dict[str, torch.Tensor]:
-        """Per-modality negative log-likelihoods, each ``(...)`` (summed over event dims)."""
+    def loss(self, pred: dict[str, torch.Tensor], obs: dict[str, torch.Tensor],
+             weighted: bool = True) -> dict[str, torch.Tensor]:
+        """Per-modality negative log-likelihoods, each ``(...)`` (summed over event dims); box
+        errors divided by their dimensions' variance where targets are standardised, unless
+        ``weighted`` is False (plain symlog squared errors, comparable across configs)."""
         out = {}
         for m in self.mods:
             target = obs[m.key]
             lead = m.lead_shape(target)
             if m.kind == "box":
                 t = symlog(target.reshape(*lead, m.size))
-                out[m.key] = ((pred[m.key] - t) ** 2).sum(-1)
+                err = pred[m.key] - t
+                if weighted and self.targets == "standardised":
+                    err = err / self.scale(m.key)
+                out[m.key] = (err ** 2).sum(-1)
             else:
                 logits = pred[m.key]  # (..., size, classes)
                 t = target.reshape(*lead, m.size).long()

@@ -15,7 +15,8 @@ same parameter count; ``state_first``: ``p(S'|h) p(E'|h, S')``; ``parallel``:
 Kind = Literal["lewm", "blind", "state_first", "parallel"]
 
 
-ADDED_LATER: dict[str, object] = {"reward_head": "mse", "reward_bins": 255, "action_embed": "flat"}
+ADDED_LATER: dict[str, object] = {"reward_head": "mse", "reward_bins": 255, "action_embed": "flat",
+                                  "decoder_targets": "symlog"}
 """Fields added after models were saved, at the values that rebuild those models (and reproduce
 the runs made before them)."""
 
@@ -78,6 +79,13 @@ class WorldModelConfig:
     (:func:`~lewm_rl.world_models.model.disagreement`), the model has seen too few such moves,
     which the agent's ``disagreement`` penalty subtracts in imagination. Imagination still draws
     from TS."""
+    decoder_targets: Literal["symlog", "standardised"] = "standardised"
+    """standardised: DecS divides each Box dimension's squared error (in symlog space) by that
+    dimension's variance over the data seen so far (``codec.ObsDecoder``), so that a field with
+    a small range (the negotiation's own item values, fractions of the pool's worth) weighs as
+    much as a wide one against the KL that encoding it costs; symlog: plain symlog squared
+    errors, as DreamerV3 (the belief then loses the item values and the agent earns less:
+    ``benchmarks/dreamer_diagnosis``, ``benchmarks/belief_features``)."""
     kl_dyn: float = 0.5
     """Weight of the dynamics KL (trains the prior), as DreamerV3."""
     kl_rep: float = 0.1
@@ -116,6 +124,9 @@ class WorldModelConfig:
         if self.action_embed not in ("structured", "flat", "features"):
             raise ValueError(f"action_embed must be structured, flat or features, got "
                              f"{self.action_embed!r}")
+        if self.decoder_targets not in ("symlog", "standardised"):
+            raise ValueError(f"decoder_targets must be symlog or standardised, got "
+                             f"{self.decoder_targets!r}")
         if self.reward_head not in ("twohot", "mse"):
             raise ValueError(f"reward_head must be twohot or mse, got {self.reward_head!r}")
         if self.prior_ensemble < 0 or self.prior_ensemble == 1:

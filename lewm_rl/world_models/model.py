@@ -308,7 +308,7 @@ class EmotionalWorldModel(nn.Module):
             self.enc_e = nn.Linear(e_dim, c.emotion_embed)  # EncE
             self.te = mlp(c.deter + (z_dim if c.kind == "state_first" else 0), c.hidden, e_dim)
         feat = c.deter + z_dim
-        self.decoder = ObsDecoder(self.mods, feat, c.hidden)  # DecS
+        self.decoder = ObsDecoder(self.mods, feat, c.hidden, c.decoder_targets)  # DecS
         self.twohot = TwoHot(c.reward_bins) if c.reward_head == "twohot" else None
         self.reward_head = mlp(feat, c.hidden, c.reward_bins if self.twohot else 1)
         if self.twohot:
@@ -853,7 +853,7 @@ class EmotionalWorldModel(nn.Module):
         pfeat = torch.cat([states.deter, zmode.flatten(-2)], -1)
         pred = self.decoder(pfeat)
         obs = {mm.key: batch[mm.key] for mm in self.mods}
-        nll = self.decoder.loss(pred, obs)
+        nll = self.decoder.loss(pred, obs, weighted=False)  # symlog units under any targets
         boxes = [mm.key for mm in self.mods if mm.kind == "box"]
         if boxes:
             m["world_model/next_state_error"] = float(

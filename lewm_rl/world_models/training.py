@@ -31,6 +31,7 @@ def fit_step(
         start imagining.
     """
     model.train()
+    model.decoder.observe({m.key: batch[m.key] for m in model.mods})
     loss, metrics, states = model.loss_and_states(batch, generator=generator,
                                                   with_metrics=with_metrics)
     states = states.detach()
