@@ -6,8 +6,10 @@ structure, DreamerV3's small entropy bonus, an action embedding that knows it, a
 horizon, pessimism over an ensemble of reward heads, an action embedding that reads the env's
 description of each action, reward and continuation heads that also learn on prior-drawn
 latents, replay that favours recent windows, a penalty on the disagreement of an ensemble of
-state priors; and, as a diagnostic, the actor-critic learning in copies of the real env, a
-perfect model, at several entropy bonuses and learning rates), trained by the
+state priors, a decoder whose targets are standardised per dimension and, on it, those remedies
+again, the train ratio and the structured actor head; and, as a diagnostic, the actor-critic
+learning in copies of the real env, a perfect model, at several entropy bonuses and learning
+rates), trained by the
 one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
 world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
 checkpoint:
@@ -60,6 +62,8 @@ RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
 
 EARLIER_WM = {"reward_head": "mse", "action_embed": "flat", "decoder_targets": "symlog"}
 EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse"}
+STANDARDISED_WM = {**EARLIER_WM, "decoder_targets": "standardised"}
+"""The earlier world model with DecS's targets standardised per dimension (today's default)."""
 SIMULATOR = {"imagination": "simulator"}
 """The TrainConfig change of the perfect-model diagnostics (``lewm_rl.simulator``)."""
 
@@ -156,12 +160,57 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                              "(does a decoder that weighs the small-valued own item values as "
                              "much as the wide fields make the belief keep them? "
                              "benchmarks.belief_features)",
-                             {**EARLIER_WM, "decoder_targets": "standardised"}, EARLIER_AGENT),
+                             STANDARDISED_WM, EARLIER_AGENT),
     "earlier+standardised+simulator": ("and the actor-critic learns in copies of the real env "
                                        "(with a belief that keeps the values, does a perfect "
                                        "model reach the greedy?)",
-                                       {**EARLIER_WM, "decoder_targets": "standardised"},
+                                       STANDARDISED_WM,
                                        EARLIER_AGENT, SIMULATOR),
+    "earlier+standardised+ent1e-2": ("the earlier agent with standardised targets and an "
+                                     "entropy bonus of 1e-2 (between 3e-2, which keeps 3.3 "
+                                     "nats, and 3e-3, which collapses onto the model's errors)",
+                                     STANDARDISED_WM,
+                                     {**EARLIER_AGENT, "entropy": 1e-2}),
+    "standardised+disagreement": ("the earlier agent with standardised targets (whose "
+                                  "actor-critic passes the greedy in the real env: "
+                                  "earlier+standardised+simulator) and earlier+disagreement's "
+                                  "penalty on the state priors' disagreement",
+                                  {**STANDARDISED_WM, "prior_ensemble": 5},
+                                  {**EARLIER_AGENT, "disagreement": 1.0}),
+    "standardised+prior-heads": ("the same with earlier+prior-heads' reward and continuation "
+                                 "heads that also learn on prior-drawn latents",
+                                 {**STANDARDISED_WM, "prior_heads": 1.0}, EARLIER_AGENT),
+    "standardised+features": ("the same with earlier+features' EncA, which reads the env's "
+                              "description of each action", {**STANDARDISED_WM,
+                                                             "action_embed": "features"},
+                              EARLIER_AGENT),
+    "standardised+ratio256": ("the same with twice the updates per env step (train ratio 256: "
+                              "is the model's error a matter of updates, not of data?)",
+                              STANDARDISED_WM, EARLIER_AGENT, {"train_ratio": 256.0}),
+    "standardised+ratio64": ("the same with half the updates per env step (train ratio 64: "
+                             "at 256 the model expects half the episode ends that happen; does "
+                             "it overfit its replay?)", STANDARDISED_WM, EARLIER_AGENT,
+                             {"train_ratio": 64.0}),
+    "standardised+features+disagreement": ("standardised+features with "
+                                           "standardised+disagreement's penalty",
+                                           {**STANDARDISED_WM, "action_embed": "features",
+                                            "prior_ensemble": 5},
+                                           {**EARLIER_AGENT, "disagreement": 1.0}),
+    "standardised+actor": ("the same with twohot+actor's actor head, which knows the action "
+                           "structure (kind, then split and tone): it starts by choosing each "
+                           "kind a third of the time, where the flat head accepts 1 move in 98, "
+                           "and the model, which has seen few accepts of its policy, learns "
+                           "when accepting pays (the real env's policy accepts in 1 move of 10; "
+                           "the imagination's never)", STANDARDISED_WM,
+                           {**EARLIER_AGENT, "actor_head": "structured"}),
+    "standardised+curiosity": ("the same with the state priors' disagreement as a bonus "
+                               "instead of a penalty, weighed 0.3 (optimism where the model "
+                               "has seen too few such moves: its world model rates the moves "
+                               "that the real env's policy makes, accepts above all, below what "
+                               "they earn, because its own policy never makes them: "
+                               "benchmarks/results/dreamer_diagnosis/judged)",
+                               {**STANDARDISED_WM, "prior_ensemble": 5},
+                               {**EARLIER_AGENT, "disagreement": -0.3}),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, **_lr(1e-3)}),
@@ -188,6 +237,10 @@ class DiagnosisConfig:
     """Evaluation episodes during training."""
     episodes: int = 200
     """Evaluation episodes of the final imagination-gap check."""
+    judged: tuple[str, ...] = ()
+    """``ACTOR:JUDGE`` pairs of the recipes run: with each seed, ACTOR's final mode policy plays
+    the evaluation episodes while JUDGE's world model follows them and rates each move
+    (:func:`judged_moves`); ``X:X`` rates a run's own moves the same way."""
     jobs: int = 2
     """Cells in parallel."""
     root: str = GRID_ROOT
@@ -288,6 +341,78 @@ def imagination_gap(run_dir: Path, episodes: int) -> dict:
                         for p, v in plays.items()}}
 
 
+class Judged:
+    """A learner for ``play_episodes`` that moves as ``actor`` does while ``judge``'s world model
+    follows the same episodes, its belief updated with the moves really made: with
+    ``one_step=True`` the rewards and endings ``play_episodes`` returns as predicted are the
+    judge's expectations of the actor's moves. The actor draws its latents from the generator
+    ``play_episodes`` passes, as when it plays alone, so its episodes are its own; the judge
+    draws from its own, seeded with ``seed``."""
+
+    def __init__(self, actor, judge, seed: int) -> None:
+        import torch
+
+        self.seats, self.wm, self.device = actor.seats, judge.wm, judge.device
+        self.agent = self
+        self._actor, self._judge, self._carry = actor.agent, judge.agent, None
+        self._generator = torch.Generator(device=judge.device).manual_seed(seed)
+
+    def act(self, carry, obs, is_first, explore: bool = False, generator=None):
+        action, self._carry = self._actor.act(self._carry, obs, is_first, explore=explore,
+                                              generator=generator)
+        _, (state, _) = self._judge.act(carry, obs, is_first, explore=False,
+                                        generator=self._generator)
+        return action, (state, action)
+
+
+def judged_moves(actor_dir: Path, judge_dir: Path, episodes: int) -> dict:
+    """How one run's world model rates another run's final mode policy on ``episodes``
+    evaluation episodes (default partners): the actor's real return, the judge's one-step
+    expected rewards of its moves summed per episode (``predicted``, teacher-forced on the real
+    observations), its moves by kind (:func:`moves_by_kind`, predicted by the judge) and the
+    endings the judge expects (:func:`endings`). A model that rates a better policy's moves
+    below what they earn has not learnt what they do (the data never showed it); one that rates
+    them right leaves the imagination's search to blame."""
+    import torch
+
+    from lewm_rl.runs import load_run
+    from lewm_rl.train import EVAL_SEED, play_episodes
+
+    torch.set_num_threads(1)
+    actor, judge = load_run(actor_dir), load_run(judge_dir)
+    if len(actor.learners) != 1 or len(judge.learners) != 1:
+        raise ValueError("judged_moves needs single-learner runs")
+    kwargs = {"population": actor.config.population,
+              "annotation_noise": actor.config.annotation_noise}
+    played = play_episodes([Judged(actor.learners[0], judge.learners[0], EVAL_SEED + 4)],
+                           actor.config.env, kwargs, episodes,
+                           filter_cues=actor.config.filter_cues, one_step=True)
+    return {"real": float(played["returns"].mean()),
+            "predicted": float(played["step_reward_predicted"].sum() / episodes),
+            "moves": moves_by_kind(played["step_actions"], played["step_reward_predicted"],
+                                   played["step_reward"]),
+            "endings": endings(played, episodes)}
+
+
+def _judged(cfg: DiagnosisConfig, grid: list[tuple[str, Cell]], root: Path) -> list[dict]:
+    """The :func:`judged_moves` rows of ``cfg.judged``."""
+    by = {(name, cell.seed): cell for name, cell in grid}
+    rows = []
+    for pair in cfg.judged:
+        actor, sep, judge = pair.partition(":")
+        if not sep or actor not in cfg.recipes or judge not in cfg.recipes:
+            raise SystemExit(f"--judged takes ACTOR:JUDGE pairs of the recipes run "
+                             f"({', '.join(cfg.recipes)}), got {pair!r}")
+        for seed in cfg.seeds:
+            a, j = by.get((actor, seed)), by.get((judge, seed))
+            if a is None or j is None or not all((root / c.name / "results.json").exists()
+                                                 for c in (a, j)):
+                continue
+            rows.append({"actor": actor, "judge": judge, "seed": seed,
+                         **judged_moves(root / a.name, root / j.name, cfg.episodes)})
+    return rows
+
+
 TAGS = {"entropy": "actor/entropy", "critic_error": "critic/error",
         "reward_error_paid": "world_model/reward_error_paid",
         "end_recall": "world_model/end_recall", "reward_std": "imag/reward_std",
@@ -323,9 +448,9 @@ def main(cfg: DiagnosisConfig) -> dict:
               flush=True)
     report = {"command": command_line("benchmarks.dreamer_diagnosis", cfg,
                                       ("env", "recipes", "seeds", "one_seed", "steps",
-                                       "episodes", "out")),
+                                       "episodes", "judged", "out")),
               "machine": machine(), "config": dataclasses.asdict(cfg),
-              "references": refs, "rows": rows}
+              "references": refs, "rows": rows, "judged": _judged(cfg, grid, root)}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2))
@@ -391,17 +516,42 @@ def markdown(report: dict) -> str:
                   "| recipe | seed | " + " | ".join(MOVE_KINDS) + " | length |",
                   "|---|---:|" + "---|" * len(MOVE_KINDS) + "---|"]
         for r in rows:
-            cells_ = [(f"{m['share']:.0%} / {m['predicted']:.3f} / {m['earned']:.3f}"
-                       if (m := r["final_moves"].get(k)) else "never") for k in MOVE_KINDS]
+            cells_ = _kind_cells(r["final_moves"])
             cells_.append(f"{r['final_length']:.1f} / {r['final_imagined_length']:.1f}"
                           if "final_length" in r else "-")
             lines.append(f"| {r['recipe']} | {r['seed']} | " + " | ".join(cells_) + " |")
     lines += _endings_tables(rows, cfg["episodes"])
+    lines += _judged_table(report.get("judged", []), cfg["episodes"])
     lines += ["", "Recipes (each names what it changes):", ""]
     for name in cfg["recipes"]:
         one = " (one seed: a screen)" if name in cfg["one_seed"] else ""
         lines.append(f"- `{name}`{one}: {RECIPES[name][0]}.")
     return "\n".join(lines) + "\n"
+
+
+def _kind_cells(moves: dict[str, dict[str, float]]) -> list[str]:
+    """A row's cells of :func:`moves_by_kind`: share / predicted / earned, or never."""
+    return [(f"{m['share']:.0%} / {m['predicted']:.3f} / {m['earned']:.3f}"
+             if (m := moves.get(k)) else "never") for k in MOVE_KINDS]
+
+
+def _judged_table(rows: list[dict], episodes: int) -> list[str]:
+    """The report's table of :func:`judged_moves` (none where no pair was asked)."""
+    if not rows:
+        return []
+    lines = ["", "How a world model rates another run's moves: the actor's final mode policy on "
+             f"the same {episodes} evaluation episodes, the judge's world model following them "
+             "(its belief updated with the moves made). *Real*: the actor's return; *judged*: "
+             "the judge's one-step expected rewards of those moves, summed per episode; by "
+             "kind: share of the moves / the judge's expected reward / the reward earned; "
+             "ends: the judge's expected ends per episode / the real ones.", "",
+             "| actor | judge | seed | real | judged | " + " | ".join(MOVE_KINDS) + " | ends |",
+             "|---|---|---:|---:|---:|" + "---|" * len(MOVE_KINDS) + "---:|"]
+    for r in rows:
+        lines.append(f"| {r['actor']} | {r['judge']} | {r['seed']} | {r['real']:.3f} | "
+                     f"{r['predicted']:.3f} | " + " | ".join(_kind_cells(r["moves"])) + " | "
+                     f"{r['endings']['predicted']:.2f} / {r['endings']['real']:.2f} |")
+    return lines
 
 
 def _endings_tables(rows: list[dict], episodes: int) -> list[str]:

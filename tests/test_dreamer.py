@@ -176,7 +176,7 @@ def test_pessimism_subtracts_the_reward_heads_spread_and_needs_an_ensemble():
         DreamerConfig(pessimism=-0.5)
 
 
-def test_disagreement_subtracts_the_state_priors_disagreement_and_needs_an_ensemble():
+def test_disagreement_subtracts_or_adds_the_state_priors_disagreement_and_needs_an_ensemble():
     from types import SimpleNamespace
 
     class Ensemble(StubWorldModel):
@@ -192,7 +192,7 @@ def test_disagreement_subtracts_the_state_priors_disagreement_and_needs_an_ensem
     reward = torch.tensor([0.0, 1.0, 0.5, 2.0])
     cont = torch.tensor([1.0, 1.0, 0.0, 1.0])
     start = State(torch.zeros(5, 1), torch.zeros(5, 1, 1), torch.zeros(5, 0, 7))
-    for weight in (0.0, 2.0):
+    for weight in (0.0, 2.0, -0.5):  # negative: a bonus
         agent = DreamerAgent(Ensemble(reward, cont),
                              DreamerConfig(horizon=3, gamma=1.0, lambda_=1.0,
                                            disagreement=weight))
@@ -205,5 +205,5 @@ def test_disagreement_subtracts_the_state_priors_disagreement_and_needs_an_ensem
                                                                    prior_ensemble=0)})
     with pytest.raises(ValueError, match="--wm.prior-ensemble"):
         DreamerAgent(plain(reward, cont), DreamerConfig(disagreement=1.0))
-    with pytest.raises(ValueError, match="disagreement must be >= 0"):
-        DreamerConfig(disagreement=-1.0)
+    with pytest.raises(ValueError, match="--wm.prior-ensemble"):
+        DreamerAgent(plain(reward, cont), DreamerConfig(disagreement=-0.3))

@@ -121,3 +121,42 @@ def test_every_recipe_is_a_valid_run_named_by_what_it_changes():
             assert getattr(where, field) == value, (recipe, field)
     simulated = {r for r, c in named if dict(c.overrides).get("imagination") == "simulator"}
     assert simulated == {r for r in RECIPES if "simulator" in r}
+
+
+def test_a_judge_rates_the_actors_own_episodes_with_its_own_model(tmp_path):
+    import torch
+
+    from benchmarks.dreamer_diagnosis import Judged, _judged_table
+    from lewm_rl import train as T
+
+    def learner(seed: int, reward: float, cont: float):
+        torch.manual_seed(seed)
+        cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=2, prefill=16,
+                                       seq_len=8, progress=False, seed=seed,
+                                       run_dir=str(tmp_path / str(seed)),
+                                       wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                                       dreamer=T.DreamerConfig(hidden=32)))
+        (ln,) = T.Trainer(cfg, tmp_path / str(seed)).learners
+        with torch.no_grad():  # the model expects `reward` for every move, goes on with `cont`
+            ln.wm.reward_head[-1].weight.zero_()
+            ln.wm.reward_head[-1].bias.fill_(reward)
+            ln.wm.cont_head[-1].weight.zero_()
+            ln.wm.cont_head[-1].bias.fill_(float(np.log(cont / (1 - cont))))
+        return cfg, ln
+
+    cfg, actor = learner(0, 0.25, 0.8)
+    _, judge = learner(1, 0.4, 0.7)
+    alone = T.play_episodes([actor], cfg.env, {}, 6, one_step=True)
+    judged = T.play_episodes([Judged(actor, judge, seed=5)], cfg.env, {}, 6, one_step=True)
+    # the actor's episodes and moves, whatever the judge draws; the judge's expectations
+    np.testing.assert_array_equal(judged["returns"], alone["returns"])
+    np.testing.assert_array_equal(judged["step_actions"], alone["step_actions"])
+    np.testing.assert_allclose(alone["step_reward_predicted"], 0.25, rtol=1e-6)
+    np.testing.assert_allclose(judged["step_reward_predicted"], 0.4, rtol=1e-6)
+    np.testing.assert_allclose(judged["step_cont_predicted"], 0.7, rtol=1e-5)
+    row = {"actor": "a", "judge": "j", "seed": 0, "real": 1.5, "predicted": 1.2,
+           "moves": {"offer": {"share": 1.0, "predicted": 0.3, "earned": 0.2}},
+           "endings": {"predicted": 0.8, "real": 1.0}}
+    assert _judged_table([row], 200)[-1] == ("| a | j | 0 | 1.500 | 1.200 | 100% / 0.300 / "
+                                             "0.200 | never | never | 0.80 / 1.00 |")
+    assert _judged_table([], 200) == []

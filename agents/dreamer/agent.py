@@ -20,7 +20,8 @@ reward minus the spread of the world model's reward ensemble, MOPO's penalty, ag
 that picks the moves the model overrates), which did not raise the return either, and
 ``disagreement`` (the imagined reward minus the disagreement of an ensemble of state priors about
 each imagined step: it halves the gap between imagined and real returns, and the actor then
-prefers the moves the model is sure of, for no better return).
+prefers the moves the model is sure of, for no better return; negative, the same disagreement as
+a bonus, optimism that sends the actor to the moves its model has seen too few times).
 
 :meth:`DreamerAgent.learn` takes any rollout of the actor's sampled policy: the world model's
 imagination (:meth:`DreamerAgent.update`) or, as a diagnostic, copies of the real env
@@ -98,8 +99,11 @@ class DreamerConfig:
     """The actor and critic learn from the imagined reward minus this many times the world
     model's state-prior ensemble's disagreement about each imagined step's latent (nats; MOPO's
     penalty on the dynamics' uncertainty, where the moves the model overrates are those whose
-    outcome, an acceptance or a walk-away, it has seen too few times); needs
-    ``prior_ensemble`` >= 2."""
+    outcome, an acceptance or a walk-away, it has seen too few times); negative, a bonus of as
+    much (optimism where the model has seen too few such moves, as Plan2Explore's intrinsic
+    reward but on the task's actor: the agent collects its data online, so the moves it tries
+    for the bonus are the ones its model then learns, where a penalty keeps it from the moves
+    its model underrates); needs ``prior_ensemble`` >= 2."""
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -111,9 +115,8 @@ class DreamerConfig:
             raise ValueError(f"actor_head must be structured or flat, got {self.actor_head!r}")
         if self.critic_head not in ("twohot", "mse"):
             raise ValueError(f"critic_head must be twohot or mse, got {self.critic_head!r}")
-        if self.pessimism < 0 or self.disagreement < 0:
-            raise ValueError(f"pessimism and disagreement must be >= 0, got {self.pessimism}, "
-                             f"{self.disagreement}")
+        if self.pessimism < 0:
+            raise ValueError(f"pessimism must be >= 0, got {self.pessimism}")
         if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
             raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
@@ -127,7 +130,7 @@ def check_penalties(config: DreamerConfig, world_model: WorldModelConfig) -> Non
         raise ValueError(f"pessimism {config.pessimism} (--dreamer.pessimism) needs a reward "
                          f"ensemble to measure the model's uncertainty: set reward_heads "
                          f"(--wm.reward-heads) to 2 or more, got {world_model.reward_heads}")
-    if config.disagreement > 0 and world_model.prior_ensemble < 2:
+    if config.disagreement and world_model.prior_ensemble < 2:
         raise ValueError(f"disagreement {config.disagreement} (--dreamer.disagreement) needs an "
                          f"ensemble of state priors to disagree: set prior_ensemble "
                          f"(--wm.prior-ensemble) to 2 or more, got {world_model.prior_ensemble}")
