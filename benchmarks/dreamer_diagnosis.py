@@ -177,17 +177,21 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                   "penalty on the state priors' disagreement",
                                   {**STANDARDISED_WM, "prior_ensemble": 5},
                                   {**EARLIER_AGENT, "disagreement": 1.0}),
-    "standardised+prior-heads": ("the same with earlier+prior-heads' reward and continuation "
+    "standardised+prior-heads": ("standardised targets with "
+                                 "earlier+prior-heads' reward and continuation "
                                  "heads that also learn on prior-drawn latents",
                                  {**STANDARDISED_WM, "prior_heads": 1.0}, EARLIER_AGENT),
-    "standardised+features": ("the same with earlier+features' EncA, which reads the env's "
+    "standardised+features": ("standardised targets with "
+                              "earlier+features' EncA, which reads the env's "
                               "description of each action", {**STANDARDISED_WM,
                                                              "action_embed": "features"},
                               EARLIER_AGENT),
-    "standardised+ratio256": ("the same with twice the updates per env step (train ratio 256: "
+    "standardised+ratio256": ("standardised targets with "
+                              "twice the updates per env step (train ratio 256: "
                               "is the model's error a matter of updates, not of data?)",
                               STANDARDISED_WM, EARLIER_AGENT, {"train_ratio": 256.0}),
-    "standardised+ratio64": ("the same with half the updates per env step (train ratio 64: "
+    "standardised+ratio64": ("standardised targets with "
+                             "half the updates per env step (train ratio 64: "
                              "at 256 the model expects half the episode ends that happen; does "
                              "it overfit its replay?)", STANDARDISED_WM, EARLIER_AGENT,
                              {"train_ratio": 64.0}),
@@ -196,14 +200,16 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                            {**STANDARDISED_WM, "action_embed": "features",
                                             "prior_ensemble": 5},
                                            {**EARLIER_AGENT, "disagreement": 1.0}),
-    "standardised+actor": ("the same with twohot+actor's actor head, which knows the action "
+    "standardised+actor": ("standardised targets with "
+                           "twohot+actor's actor head, which knows the action "
                            "structure (kind, then split and tone): it starts by choosing each "
                            "kind a third of the time, where the flat head accepts 1 move in 98, "
                            "and the model, which has seen few accepts of its policy, learns "
                            "when accepting pays (the real env's policy accepts in 1 move of 10; "
                            "the imagination's never)", STANDARDISED_WM,
                            {**EARLIER_AGENT, "actor_head": "structured"}),
-    "standardised+curiosity": ("the same with the state priors' disagreement as a bonus "
+    "standardised+curiosity": ("standardised targets with "
+                               "the state priors' disagreement as a bonus "
                                "instead of a penalty, weighed 0.3 (optimism where the model "
                                "has seen too few such moves: its world model rates the moves "
                                "that the real env's policy makes, accepts above all, below what "
