@@ -217,6 +217,30 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                "benchmarks/results/dreamer_diagnosis/judged)",
                                {**STANDARDISED_WM, "prior_ensemble": 5},
                                {**EARLIER_AGENT, "disagreement": -0.3}),
+    "standardised+explore0.1": ("standardised targets with "
+                                "a tenth of the real env's training moves drawn from the "
+                                "action kinds uniformly (offer, accept or walk away a third of "
+                                "the time each; epsilon-greedy): the judged table shows the "
+                                "model underrates the moves its policy never makes; does it "
+                                "rate them right once it has seen them, offers and accepts "
+                                "alike, and does the actor then find them?",
+                                STANDARDISED_WM, {**EARLIER_AGENT, "explore_mix": 0.1}),
+    "standardised+explore0.3": ("standardised targets with "
+                                "standardised+explore0.1's exploration on three tenths of the "
+                                "moves", STANDARDISED_WM, {**EARLIER_AGENT, "explore_mix": 0.3}),
+    "standardised+features+explore0.1": ("standardised+explore0.1 with "
+                                         "standardised+features' EncA, which reads the env's "
+                                         "description of each action: exploration rates the "
+                                         "accepts right and the offers still low; does a model "
+                                         "that carries what it learns of one offer over to "
+                                         "offers that keep similar items rate them right?",
+                                         {**STANDARDISED_WM, "action_embed": "features"},
+                                         {**EARLIER_AGENT, "explore_mix": 0.1}),
+    "standardised+bfloat16": ("standardised targets with "
+                              "the actor-critic update's matmuls in bfloat16 "
+                              "(compute_dtype; heads, distributions and losses in float32): "
+                              "does the faster update learn as well?", STANDARDISED_WM,
+                              {**EARLIER_AGENT, "compute_dtype": "bfloat16"}),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, **_lr(1e-3)}),

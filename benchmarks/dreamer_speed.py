@@ -44,9 +44,11 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "default": (),
     "dreamerv3-heads": ("--dreamer.critic-head", "twohot", "--wm.reward-head", "twohot",
                         "--dreamer.actor-head", "structured", "--wm.action-embed", "structured"),
+    "bfloat16": ("--dreamer.compute-dtype", "bfloat16"),
 }
 """Command-line overrides of each recipe (``dreamerv3-heads``: the two-hot reward and critic and
-the structured actor head and action embedding of ``benchmarks/dreamer_diagnosis.py``)."""
+the structured actor head and action embedding of ``benchmarks/dreamer_diagnosis.py``;
+``bfloat16``: the default with the actor-critic update's matmuls in bfloat16)."""
 
 
 @dataclass(frozen=True)

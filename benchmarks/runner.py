@@ -51,7 +51,8 @@ class Cell:
 NAMED_BEFORE: dict[str, dict[str, Any]] = {
     "WorldModelConfig": {"reward_heads": 1, "prior_heads": 0.0, "prior_ensemble": 0,
                          "decoder_targets": "symlog"},
-    "DreamerConfig": {"pessimism": 0.0, "disagreement": 0.0},
+    "DreamerConfig": {"pessimism": 0.0, "disagreement": 0.0, "explore_mix": 0.0,
+                      "compute_dtype": "float32"},
 }
 """Config fields added after cells were named, at the values that reproduce those cells: left out
 of a cell's name at those values, so that adding a field renames no cell that does not use it."""

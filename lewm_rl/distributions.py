@@ -150,7 +150,8 @@ class ActionStructure:
         key = (head.device, head.dtype)
         if key not in self._on:
             self._on[key] = self.incidence.to(head.device, head.dtype)
-        return logp @ self._on[key]
+        with torch.autocast(head.device.type, enabled=False):  # sums of log-probabilities:
+            return logp @ self._on[key]  # in the head's precision, not a bfloat16 matmul's
 
     def uniform_bias(self) -> Tensor:
         """``(num_logits,)`` head outputs that give every flat action the same probability: each

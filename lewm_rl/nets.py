@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+
+
+class Head(nn.Linear):
+    """An output layer: a ``Linear`` whose result is float32 whatever its matmul ran in.
+
+    Under a bfloat16 autocast (``DreamerConfig.compute_dtype``) the hidden layers compute in
+    bfloat16 while every head's output (a logit, a regression) comes back in float32, so that
+    distributions, sampling, returns and losses stay in float32, as DreamerV3's ``compute_dtype``
+    keeps them. Without autocast it is an ``nn.Linear`` (same parameters, same state-dict keys,
+    same numbers).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).float()
 
 
 def dense(in_dim: int, out_dim: int) -> list[nn.Module]:
@@ -12,8 +27,8 @@ def dense(in_dim: int, out_dim: int) -> list[nn.Module]:
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequential:
-    """``layers`` x ``(Linear -> LayerNorm -> SiLU)`` of width ``hidden``, then ``Linear`` to
-    ``out_dim``.
+    """``layers`` x ``(Linear -> LayerNorm -> SiLU)`` of width ``hidden``, then a :class:`Head`
+    to ``out_dim``.
 
     Raises:
         ValueError: ``layers`` < 1.
@@ -23,4 +38,4 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 1) -> nn.Sequentia
     mods: list[nn.Module] = []
     for i in range(layers):
         mods += dense(in_dim if i == 0 else hidden, hidden)
-    return nn.Sequential(*mods, nn.Linear(hidden, out_dim))
+    return nn.Sequential(*mods, Head(hidden, out_dim))

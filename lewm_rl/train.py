@@ -796,7 +796,7 @@ class Trainer:
             first = np.concatenate([is_first] * len(ln.seats))
             tobs = to_tensor_obs(o, ln.wm.mods, ln.device)
             a, ln.carry = ln.agent.act(ln.carry, tobs, torch.as_tensor(first, device=ln.device),
-                                       explore=True, generator=self.torch_gen)
+                                       explore=True, generator=self.torch_gen, behaviour=True)
             if self.step < c.prefill:  # the belief still tracks the random prefill actions
                 forced = np.concatenate([actions[s] for s in ln.seats])
                 a = torch.as_tensor(forced, device=ln.device)

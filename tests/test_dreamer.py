@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -207,3 +208,106 @@ def test_disagreement_subtracts_or_adds_the_state_priors_disagreement_and_needs_
         DreamerAgent(plain(reward, cont), DreamerConfig(disagreement=1.0))
     with pytest.raises(ValueError, match="--wm.prior-ensemble"):
         DreamerAgent(plain(reward, cont), DreamerConfig(disagreement=-0.3))
+
+
+def test_explore_mix_draws_that_share_of_the_training_moves_from_each_action_kind_alike():
+    from lewm_rl import train as T
+    from lewm_rl.env_adapters import make_adapter
+    from lewm_rl.envs import negotiation_core as C
+    from lewm_rl.world_models.codec import to_tensor_obs
+
+    n = 4000
+    adapter = make_adapter("SocialNegotiation-v1", n, {})
+    obs, _ = adapter.reset(seed=3)
+    first = torch.ones(n, dtype=torch.bool)
+
+    def moves(mix: float, **kwargs) -> torch.Tensor:
+        torch.manual_seed(0)
+        cfg = T.TrainConfig(env="SocialNegotiation-v1",
+                            wm=T.WorldModelConfig(deter=16, hidden=16, embed=16),
+                            dreamer=T.DreamerConfig(hidden=16, explore_mix=mix))
+        wm, agent = T.build_models(cfg, adapter, "learner", "cpu")
+        tobs = to_tensor_obs(obs["learner"], wm.mods)
+        if mix == 1.0:  # offers share a third, accept and walk away a third each
+            offer = 1 / (3 * C.NUM_SPLITS * 4)
+            expected = torch.tensor([offer] * (C.NUM_ACTIONS - 2) + [1 / 3] * 2)
+            torch.testing.assert_close(agent.kind_uniform, expected)
+        action, _ = agent.act(None, tobs, first, generator=torch.Generator().manual_seed(1),
+                              **kwargs)
+        return action
+
+    def share(action: torch.Tensor, which: int) -> float:
+        return float((action == which).float().mean())
+
+    own = moves(0.0, behaviour=True)  # the actor's own samples: near uniform over 98
+    assert share(own, C.ACCEPT) < 0.03 and share(own, C.WALK_AWAY) < 0.03
+    torch.testing.assert_close(moves(0.5), own)  # behaviour=False: the actor's samples
+    mixed = moves(0.5, behaviour=True)  # half kind-uniform: accept ~ 1/6 + 1/196
+    for kind in (C.ACCEPT, C.WALK_AWAY):
+        assert share(mixed, kind) == pytest.approx(0.5 / 3 + 0.5 / C.NUM_ACTIONS, abs=0.02)
+    explored = moves(1.0, behaviour=True)
+    for kind in (C.ACCEPT, C.WALK_AWAY):
+        assert share(explored, kind) == pytest.approx(1 / 3, abs=0.025)
+    # the mode (evaluation) is the actor's whatever the mix
+    torch.testing.assert_close(moves(1.0, behaviour=True, explore=False),
+                               moves(0.0, explore=False))
+    with pytest.raises(ValueError, match="explore_mix"):
+        DreamerConfig(explore_mix=1.5)
+
+
+def test_gru_cell_written_out_is_torchs_gru_cell():
+    from lewm_rl.world_models.model import gru_cell
+
+    torch.manual_seed(0)
+    cell = torch.nn.GRUCell(5, 7)
+    x, h = torch.randn(4, 5), torch.randn(4, 7)
+    torch.testing.assert_close(gru_cell(cell, x, h), cell(x, h))
+
+
+def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32():
+    """compute_dtype=bfloat16: the matmuls run in bfloat16, every head's output, the policy's
+    probabilities and the weights stay float32, and the update's figures stay those of float32
+    up to bfloat16's rounding."""
+    from lewm_rl import train as T
+    from lewm_rl.agents.baselines import make_policy
+    from lewm_rl.data import fill_replay, to_torch
+    from lewm_rl.env_adapters import make_adapter
+    from lewm_rl.nets import mlp
+    from lewm_rl.world_models import fit_step, make_optimizer
+
+    net = mlp(6, 16, 3)
+    x = torch.randn(5, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = net(x)
+        hidden = net[:-1](x)
+    assert low.dtype == torch.float32 and hidden.dtype == torch.bfloat16
+    torch.testing.assert_close(low, net(x), atol=0.05, rtol=0.05)
+    assert not torch.equal(low, net(x))  # the matmuls did run in bfloat16
+
+    env = "SocialNegotiation-v1"
+    adapter = make_adapter(env, 1, {})
+    replay = fill_replay(env, make_policy("random", "x", n_actions=98, seed=0), 400, seed=0)
+    batch = to_torch(replay.sample(4, 8, np.random.default_rng(0)))
+
+    def update(dtype: str) -> tuple[dict[str, float], DreamerAgent]:
+        torch.manual_seed(0)
+        cfg = T.TrainConfig(env=env, wm=T.WorldModelConfig(deter=32, hidden=32, embed=32),
+                            dreamer=T.DreamerConfig(hidden=32, compute_dtype=dtype,
+                                                    actor_head="structured"))
+        wm, agent = T.build_models(cfg, adapter, "learner", "cpu")
+        gen = torch.Generator().manual_seed(0)
+        _, states = fit_step(wm, make_optimizer(wm), batch, generator=gen)
+        return agent.update(states, generator=gen), agent
+
+    full, _ = update("float32")
+    half, agent = update("bfloat16")
+    assert all(p.dtype == torch.float32 for p in agent.actor.parameters())
+    for key in ("imag/return", "imag/reward", "imag/cont", "critic/value", "actor/entropy"):
+        assert half[key] == pytest.approx(full[key], rel=0.02, abs=0.02), key
+    assert half["imag/return"] != full["imag/return"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        probs = agent.policy(torch.randn(3, agent.world_model.feature_dim)).probs
+    assert probs.dtype == torch.float32
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    with pytest.raises(ValueError, match="compute_dtype"):
+        DreamerConfig(compute_dtype="float16")

@@ -91,6 +91,20 @@ class DreamerConfig:
     """Gradient-norm clipping of actor and critic."""
     max_starts: int = 256
     """At most this many posterior states start imagined rollouts per update."""
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Precision of the actor-critic update's matmuls (the imagination, the world model's heads in
+    it, the actor and critic): bfloat16 runs them under a CPU/GPU autocast while weights,
+    optimiser states, every head's output (:class:`~lewm_rl.nets.Head`), distributions, returns
+    and losses stay float32, as DreamerV3's ``compute_dtype: bfloat16``. It pays where the
+    processor multiplies bfloat16 natively (``benchmarks/dreamer_speed``); the world model's own
+    update and acting stay float32."""
+    explore_mix: float = 0.0
+    """Share of the behaviour policy (the training loop's moves in the real env, not the
+    imagination's, not evaluation) drawn from a uniform choice of the env's action kinds, then
+    uniformly within the kind (the negotiation: offer, accept or walk away a third of the time
+    each; uniform over the actions where the env declares no structure): epsilon-greedy
+    exploration, so that the world model sees the outcome of moves its policy seldom makes.
+    0: the actor's own samples."""
     pessimism: float = 0.0
     """The actor and critic learn from the imagined reward minus this many standard deviations
     of the world model's reward heads (MOPO's uncertainty penalty, against a policy that picks
@@ -117,6 +131,11 @@ class DreamerConfig:
             raise ValueError(f"critic_head must be twohot or mse, got {self.critic_head!r}")
         if self.pessimism < 0:
             raise ValueError(f"pessimism must be >= 0, got {self.pessimism}")
+        if not 0.0 <= self.explore_mix <= 1.0:
+            raise ValueError(f"explore_mix must be in [0, 1], got {self.explore_mix}")
+        if self.compute_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"compute_dtype must be float32 or bfloat16, got "
+                             f"{self.compute_dtype!r}")
         if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
             raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
                              f"{self.entropy}, {self.slow_reg}, {self.bins}")
@@ -226,12 +245,17 @@ class DreamerAgent:
         self.num_actions = world_model.num_actions
         if c.pessimism or c.disagreement:
             check_penalties(c, world_model.config)
-        if action_structure is None or c.actor_head == "flat":
+        if action_structure is None:
             action_structure = ActionStructure.flat(self.num_actions)
         if action_structure.num_actions != self.num_actions:
             raise ValueError(f"the action structure {action_structure} has "
                              f"{action_structure.num_actions} actions, the world model "
                              f"{self.num_actions}")
+        # The exploration distribution of explore_mix: each kind alike, uniform within a kind.
+        self.kind_uniform = torch.softmax(
+            action_structure.logits(torch.zeros(action_structure.num_logits)), -1)
+        if c.actor_head == "flat":
+            action_structure = ActionStructure.flat(self.num_actions)
         self.actions = action_structure
         f = world_model.feature_dim
         self.actor = mlp(f, c.hidden, action_structure.num_logits, layers=2)
@@ -253,6 +277,7 @@ class DreamerAgent:
         for net in (self.actor, self.critic, self.slow_critic):
             net.to(device)
         self.return_scale = self.return_scale.to(device)
+        self.kind_uniform = self.kind_uniform.to(device)
         return self
 
     def state_dict(self) -> dict:
@@ -290,6 +315,7 @@ class DreamerAgent:
         is_first: Tensor,
         explore: bool = True,
         generator: torch.Generator | None = None,
+        behaviour: bool = False,
     ) -> tuple[Tensor, Carry]:
         """Updates the belief with one observation per env and picks actions.
 
@@ -301,6 +327,9 @@ class DreamerAgent:
             is_first: ``(N,)`` bool, the observation starts an episode.
             explore: sample from the actor (training) or take its mode (evaluation).
             generator: for sampling.
+            behaviour: the training loop's moves in the real env: with ``explore``, a share
+                ``explore_mix`` of them comes from the kind-uniform distribution (the actor's
+                own samples where ``explore_mix`` is 0).
 
         Returns:
             ``(actions (N,), new carry)``.
@@ -313,6 +342,9 @@ class DreamerAgent:
         embed = wm.encoder(obs)
         state, _ = wm.observe_step(state, prev_action, embed, is_first, generator)
         probs = self.policy(wm.features(state)).probs
+        if explore and behaviour and self.config.explore_mix:
+            mix = self.config.explore_mix
+            probs = (1 - mix) * probs + mix * self.kind_uniform
         action = sample_index(probs, generator) if explore else probs.argmax(-1)
         return action, (state, action)
 
@@ -358,10 +390,15 @@ class DreamerAgent:
         def sample(features: Tensor) -> Tensor:
             return sample_index(self.policy(features).probs, generator)
 
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             traj = wm.imagine(start, sample, c.horizon, generator=generator,
                               decode_behaviour=False)
         return self.learn(traj)
+
+    def _autocast(self) -> torch.autocast:
+        """The actor-critic update's precision (``compute_dtype``)."""
+        return torch.autocast(self.world_model.device.type, dtype=torch.bfloat16,
+                              enabled=self.config.compute_dtype == "bfloat16")
 
     def learn(self, traj: Trajectory) -> dict[str, float]:
         """One actor-critic step on a rollout of the actor's sampled policy: imagined by the world
@@ -371,6 +408,10 @@ class DreamerAgent:
         Returns:
             The metrics of :meth:`update`.
         """
+        with self._autocast():
+            return self._learn(traj)
+
+    def _learn(self, traj: Trajectory) -> dict[str, float]:
         c = self.config
         wm = self.world_model
         with torch.no_grad():

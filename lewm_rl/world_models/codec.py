@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lewm_rl.distributions import symlog
-from lewm_rl.nets import dense
+from lewm_rl.nets import Head, dense
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class ObsDecoder(nn.Module):
         self.mods = mods
         self.targets = targets
         self.trunk = nn.Sequential(*dense(in_dim, hidden))
-        self.heads = nn.ModuleDict({m.key: nn.Linear(hidden, m.input_dim) for m in mods})
+        self.heads = nn.ModuleDict({m.key: Head(hidden, m.input_dim) for m in mods})
         if targets == "standardised":
             for m in mods:
                 if m.kind == "box":

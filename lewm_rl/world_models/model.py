@@ -178,6 +178,17 @@ def _sample_onehot(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     return onehot + probs - probs.detach()
 
 
+def gru_cell(cell: nn.GRUCell, x: Tensor, h: Tensor) -> Tensor:
+    """``cell(x, h)`` written out (PyTorch's equations and gate order: reset, update, new), so
+    that under an autocast its two matmuls run in bfloat16 (``nn.GRUCell`` runs in float32
+    there) while the gates and the state stay in float32."""
+    ir, iz, i_n = F.linear(x, cell.weight_ih, cell.bias_ih).float().chunk(3, -1)
+    hr, hz, h_n = F.linear(h, cell.weight_hh, cell.bias_hh).float().chunk(3, -1)
+    r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+    n = torch.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
 def _kl(p_logp: tuple[Tensor, Tensor], q_logq: tuple[Tensor, Tensor]) -> Tensor:
     """KL(p || q) of categoricals ``(..., S, C)``, summed over latents: ``(...)``."""
     p, logp = p_logp
@@ -424,7 +435,10 @@ class EmotionalWorldModel(nn.Module):
         parts = [prev.stoch.reshape(len(prev.deter), -1), prev_action]
         if self.P:
             parts.append(self.enc_e(prev.emotion.reshape(len(prev.deter), -1)))
-        return self.gru(self.img_in(torch.cat(parts, -1)), prev.deter)
+        x, h = self.img_in(torch.cat(parts, -1)), prev.deter
+        if torch.is_autocast_enabled(h.device.type):  # bfloat16 matmuls (the actor-critic's)
+            return gru_cell(self.gru, x, h)
+        return self.gru(x, h)
 
     def _ts_input(self, h: Tensor, emotion: Tensor | None) -> Tensor:
         """What TS reads: ``h``, and for lewm the embedded emotion ``(N, P, K)``."""
