@@ -241,6 +241,13 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                               "(compute_dtype; heads, distributions and losses in float32): "
                               "does the faster update learn as well?", STANDARDISED_WM,
                               {**EARLIER_AGENT, "compute_dtype": "bfloat16"}),
+    "standardised+bfloat16+horizon8": ("standardised+bfloat16 with "
+                                       "imagined rollouts of 8 steps instead of 15 (the "
+                                       "critic's value bootstraps the rest; episodes last about "
+                                       "6 steps): does the update that costs half as much "
+                                       "learn as well?", STANDARDISED_WM,
+                                       {**EARLIER_AGENT, "compute_dtype": "bfloat16",
+                                        "horizon": 8}),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, **_lr(1e-3)}),

@@ -45,10 +45,12 @@ RECIPES: dict[str, tuple[str, ...]] = {
     "dreamerv3-heads": ("--dreamer.critic-head", "twohot", "--wm.reward-head", "twohot",
                         "--dreamer.actor-head", "structured", "--wm.action-embed", "structured"),
     "bfloat16": ("--dreamer.compute-dtype", "bfloat16"),
+    "bfloat16+horizon8": ("--dreamer.compute-dtype", "bfloat16", "--dreamer.horizon", "8"),
 }
 """Command-line overrides of each recipe (``dreamerv3-heads``: the two-hot reward and critic and
 the structured actor head and action embedding of ``benchmarks/dreamer_diagnosis.py``;
-``bfloat16``: the default with the actor-critic update's matmuls in bfloat16)."""
+``bfloat16``: the default with the actor-critic update's matmuls in bfloat16; ``+horizon8``:
+and imagined rollouts of 8 steps instead of 15)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def report(cfg: DreamerSpeedConfig, rows: list[dict]) -> str:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         "Seconds per update (a batch of 16 x 32 replayed steps; the actor-critic imagines 15 "
-        "steps from 256 of its posterior states); env steps per second of the training loop at "
+        "steps, or the recipe's horizon, from 256 of its posterior states); env steps per second "
+        "of the training loop at "
         "the default train ratio (128: one update per 4 env steps).",
         "",
         "| recipe | world model | world model s | imagination s | actor-critic s | update s | "

@@ -573,3 +573,27 @@ def test_replay_recency_reaches_the_replay_and_is_checked(tmp_path, monkeypatch)
         trainer._env_step()
     trainer._update()
     assert asked and set(asked) == {0.5}
+
+
+@pytest.mark.parametrize("mix", [0.0, 1.0])
+def test_explore_mix_reaches_the_training_loops_moves(tmp_path, mix):
+    import numpy as np
+
+    from lewm_rl import train as T
+    from lewm_rl.envs import negotiation_core as C
+
+    cfg = T.resolved(T.TrainConfig(env="SocialNegotiation-v1", num_envs=64, prefill=64,
+                                   seq_len=8, batch_size=2, steps=2_000, progress=False,
+                                   eval_every=10_000, run_dir=str(tmp_path),
+                                   wm=T.WorldModelConfig(deter=16, hidden=16, embed=16),
+                                   dreamer=T.DreamerConfig(hidden=16, explore_mix=mix)))
+    trainer = T.Trainer(cfg, tmp_path)
+    trainer._start_episodes()
+    trainer.step = cfg.prefill  # past the prefill's random moves: the agent's own
+    moves = np.concatenate([trainer._act(trainer.live["obs"], trainer.live["is_first"])
+                            ["learner"] for _ in range(20)])
+    ends = np.isin(moves, [C.ACCEPT, C.WALK_AWAY]).mean()
+    if mix:  # accept and walk away a third of the time each
+        assert ends == pytest.approx(2 / 3, abs=0.05)
+    else:  # the near-uniform first policy: 2 moves in 98
+        assert ends < 0.05
