@@ -7,17 +7,19 @@ from torch import nn
 
 
 class Head(nn.Linear):
-    """An output layer: a ``Linear`` whose result is float32 whatever its matmul ran in.
+    """An output layer: a ``Linear`` whose result is float32 where its matmul ran in half
+    precision.
 
     Under a bfloat16 autocast (``DreamerConfig.compute_dtype``) the hidden layers compute in
     bfloat16 while every head's output (a logit, a regression) comes back in float32, so that
     distributions, sampling, returns and losses stay in float32, as DreamerV3's ``compute_dtype``
     keeps them. Without autocast it is an ``nn.Linear`` (same parameters, same state-dict keys,
-    same numbers).
+    same numbers, in any dtype).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).float()
+        out = super().forward(x)
+        return out.float() if out.dtype in (torch.bfloat16, torch.float16) else out
 
 
 def dense(in_dim: int, out_dim: int) -> list[nn.Module]:

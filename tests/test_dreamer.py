@@ -303,11 +303,19 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32():
     half, agent = update("bfloat16")
     assert all(p.dtype == torch.float32 for p in agent.actor.parameters())
     for key in ("imag/return", "imag/reward", "imag/cont", "critic/value", "actor/entropy"):
-        assert half[key] == pytest.approx(full[key], rel=0.02, abs=0.02), key
+        assert half[key] == pytest.approx(full[key], rel=0.05, abs=0.05), key
     assert half["imag/return"] != full["imag/return"]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         probs = agent.policy(torch.randn(3, agent.world_model.feature_dim)).probs
     assert probs.dtype == torch.float32
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    start = State(torch.zeros(6, 32), torch.zeros(6, 8, 8), torch.full((6, 1, 7), 1 / 7))
+    with torch.no_grad(), agent._autocast():  # the imagination's state and outputs: float32
+        traj = agent.world_model.imagine(start, lambda f: agent.policy(f).probs.argmax(-1), 3,
+                                         decode_behaviour=False)
+    for name in ("deter", "stoch", "emotion"):
+        assert getattr(traj.states, name).dtype == torch.float32, name
+    for name in ("features", "reward", "cont"):
+        assert getattr(traj, name).dtype == torch.float32, name
     with pytest.raises(ValueError, match="compute_dtype"):
         DreamerConfig(compute_dtype="float16")
