@@ -178,15 +178,6 @@ def _sample_onehot(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     return onehot + probs - probs.detach()
 
 
-def autocast_enabled(device_type: str) -> bool:
-    """Whether an autocast is active for ``device_type`` (torch 2.3 has no argument for it)."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4
-        return (torch.is_autocast_cpu_enabled() if device_type == "cpu"
-                else torch.is_autocast_enabled())
-
-
 def gru_cell(cell: nn.GRUCell, x: Tensor, h: Tensor) -> Tensor:
     """``cell(x, h)`` written out (PyTorch's equations and gate order: reset, update, new), so
     that under an autocast its two matmuls run in bfloat16 while the gates and the state stay
@@ -446,7 +437,7 @@ class EmotionalWorldModel(nn.Module):
         if self.P:
             parts.append(self.enc_e(prev.emotion.reshape(len(prev.deter), -1)))
         x, h = self.img_in(torch.cat(parts, -1)), prev.deter
-        if autocast_enabled(h.device.type):  # bfloat16 matmuls (the actor-critic's)
+        if x.dtype != h.dtype:  # under the actor-critic's bfloat16 autocast: bfloat16 matmuls
             return gru_cell(self.gru, x, h)
         return self.gru(x, h)
 
