@@ -61,7 +61,10 @@ from lewm_rl.world_models import WorldModelConfig
 RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
 
 EARLIER_WM = {"reward_head": "mse", "action_embed": "flat", "decoder_targets": "symlog"}
-EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse"}
+EARLIER_AGENT = {"entropy": 3e-2, "actor_head": "flat", "critic_head": "mse", "horizon": 15,
+                 "compute_dtype": "float32"}
+"""The actor-critic before this diagnosis (its imagination horizon and precision were the defaults
+until 2026-12: pinned, so that every recipe keeps its cells)."""
 STANDARDISED_WM = {**EARLIER_WM, "decoder_targets": "standardised"}
 """The earlier world model with DecS's targets standardised per dimension (today's default)."""
 SIMULATOR = {"imagination": "simulator"}
@@ -84,7 +87,7 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                      {**EARLIER_AGENT, "critic_head": "twohot", "actor_head": "structured"}),
     "twohot+actor+ent3e-4": ("and DreamerV3's entropy bonus 3e-4",
                              {**EARLIER_WM, "reward_head": "twohot"},
-                             {"entropy": 3e-4, "actor_head": "structured",
+                             {**EARLIER_AGENT, "entropy": 3e-4, "actor_head": "structured",
                               "critic_head": "twohot"}),
     "twohot+embed": ("two-hot heads, flat actor, and EncA knows the action structure",
                      {"reward_head": "twohot", "action_embed": "structured"},
@@ -248,6 +251,16 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                        "learn as well?", STANDARDISED_WM,
                                        {**EARLIER_AGENT, "compute_dtype": "bfloat16",
                                         "horizon": 8}),
+    "standardised+bfloat16+horizon8+batch32x16": ("standardised+bfloat16+horizon8 with "
+                                                  "world-model batches of 32 windows of 16 steps "
+                                                  "instead of 16 of 32 (the same steps replayed "
+                                                  "per update at the same train ratio, half the "
+                                                  "sequential steps; episodes last about 6): "
+                                                  "does the cheaper update learn as well?",
+                                                  STANDARDISED_WM,
+                                                  {**EARLIER_AGENT, "compute_dtype": "bfloat16",
+                                                   "horizon": 8},
+                                                  {"batch_size": 32, "seq_len": 16}),
     "earlier+lr1e-3": ("the earlier agent (entropy 3e-2) with learning rates 1e-3, in the world "
                        "model's imagination", EARLIER_WM,
                        {**EARLIER_AGENT, **_lr(1e-3)}),

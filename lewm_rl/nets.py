@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
+
+
+@functools.lru_cache(maxsize=None)
+def bfloat16_native(device_type: str) -> bool:
+    """Whether a device of this type multiplies bfloat16 natively, where a bfloat16 autocast
+    pays: a CUDA device that says so, or an x86 CPU with AVX512-BF16 or AMX (torch's own CPU
+    capability checks). Elsewhere (AVX2, other CPUs, torch builds without the checks) bfloat16
+    would be emulated, slower than float32: ``False``."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        cpu = torch.cpu
+        checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported",
+                                                        "_is_amx_tile_supported")]
+        return any(bool(check()) for check in checks if check is not None)
+    return False
 
 
 class Head(nn.Linear):

@@ -713,6 +713,7 @@ class Trainer:
         self.writer.close()
         (self.run_dir / "results.json").write_text(json.dumps(
             {"step": self.step, "world_model": c.world_model, "env": c.env, "seed": c.seed,
+             "compute_dtype": self.learners[0].agent.compute_dtype,  # auto, resolved
              **results}, indent=2))
         return results
 

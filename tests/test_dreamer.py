@@ -264,10 +264,11 @@ def test_gru_cell_written_out_is_torchs_gru_cell():
     torch.testing.assert_close(gru_cell(cell, x, h), cell(x, h))
 
 
-def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32():
+def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32(monkeypatch):
     """compute_dtype=bfloat16: the matmuls run in bfloat16, every head's output, the policy's
     probabilities and the weights stay float32, and the update's figures stay those of float32
-    up to bfloat16's rounding."""
+    up to bfloat16's rounding; auto is exactly bfloat16 where it is native, float32 elsewhere."""
+    from lewm_rl.agents.dreamer import agent as dreamer_agent
     from lewm_rl import train as T
     from lewm_rl.agents.baselines import make_policy
     from lewm_rl.data import fill_replay, to_torch
@@ -305,6 +306,12 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32():
     for key in ("imag/return", "imag/reward", "imag/cont", "critic/value", "actor/entropy"):
         assert half[key] == pytest.approx(full[key], rel=0.05, abs=0.05), key
     assert half["imag/return"] != full["imag/return"]
+    for native, same in ((True, half), (False, full)):
+        monkeypatch.setattr(dreamer_agent, "bfloat16_native", lambda device_type: native)
+        auto, auto_agent = update("auto")
+        assert auto_agent.compute_dtype == ("bfloat16" if native else "float32")
+        assert auto == same, native
+    monkeypatch.undo()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         probs = agent.policy(torch.randn(3, agent.world_model.feature_dim)).probs
     assert probs.dtype == torch.float32
@@ -317,5 +324,15 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32():
         assert getattr(traj.states, name).dtype == torch.float32, name
     for name in ("features", "reward", "cont"):
         assert getattr(traj, name).dtype == torch.float32, name
-    with pytest.raises(ValueError, match="compute_dtype"):
+    with pytest.raises(ValueError, match="compute_dtype must be auto, float32 or bfloat16"):
         DreamerConfig(compute_dtype="float16")
+    assert DreamerConfig().compute_dtype == "auto"
+
+
+def test_bfloat16_native_answers_per_device_type():
+    from lewm_rl.nets import bfloat16_native
+
+    assert bfloat16_native("meta") is False
+    assert isinstance(bfloat16_native("cpu"), bool)
+    assert bfloat16_native("cuda") == (torch.cuda.is_available()
+                                       and torch.cuda.is_bf16_supported())

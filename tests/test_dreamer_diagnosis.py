@@ -160,3 +160,17 @@ def test_a_judge_rates_the_actors_own_episodes_with_its_own_model(tmp_path):
     assert _judged_table([row], 200)[-1] == ("| a | j | 0 | 1.500 | 1.200 | 100% / 0.300 / "
                                              "0.200 | never | never | 0.80 / 1.00 |")
     assert _judged_table([], 200) == []
+
+
+def test_every_speed_recipe_is_a_valid_run_and_earlier_pins_the_earlier_defaults():
+    from benchmarks.dreamer_speed import RECIPES, _config
+
+    configs = {r: _config("SocialNegotiation-v1", "lewm", r) for r in RECIPES}
+    for config in configs.values():
+        config.validate()
+    assert (configs["earlier"].dreamer.compute_dtype, configs["earlier"].dreamer.horizon) == (
+        "float32", 15)
+    assert (configs["default"].dreamer.compute_dtype, configs["default"].dreamer.horizon) == (
+        "auto", 8)
+    assert (configs["batch32x16"].batch_size, configs["batch32x16"].seq_len) == (32, 16)
+    assert configs["dreamerv3-heads"].dreamer.horizon == 15

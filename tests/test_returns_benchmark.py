@@ -186,6 +186,20 @@ def test_a_config_field_added_later_renames_no_cell_that_leaves_it_at_its_old_va
     assert wm.prior_heads == 0.0 and moved.name != grid["earlier"].name
 
 
+def test_cells_that_name_no_dreamer_config_train_the_defaults_they_were_named_under(tmp_path):
+    from benchmarks.runner import Cell, cell_config
+    from lewm_rl.train import DreamerConfig, TrainConfig
+
+    today = TrainConfig().dreamer
+    assert (today.horizon, today.compute_dtype) == (8, "auto")
+    plain = cell_config(Cell("SocialNegotiation-v1", "dreamer", "lewm", 0, 500), tmp_path)
+    assert (plain.dreamer.horizon, plain.dreamer.compute_dtype) == (15, "float32")
+    assert plain.dreamer == DreamerConfig(horizon=15, compute_dtype="float32")  # nothing else
+    named = Cell("SocialNegotiation-v1", "dreamer", "lewm", 0, 500,
+                 (("dreamer", DreamerConfig(entropy=1e-2)),))
+    assert cell_config(named, tmp_path).dreamer == DreamerConfig(entropy=1e-2)
+
+
 def test_a_finished_cell_trained_before_a_default_changed_is_refused_not_reused(tmp_path):
     import json
 

@@ -432,7 +432,7 @@ def test_filter_cues_run_stores_no_cues_but_every_label(tmp_path):
     assert len(np.unique(filtered["emotion"])) > 1
 
 
-def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered(tmp_path):
+def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered_and_float32(tmp_path):
     from lewm_rl import train as T
 
     train("--env", "SocialNegotiation-v1", "--filter-cues", "--logdir", str(tmp_path), *TINY,
@@ -441,6 +441,13 @@ def test_filter_cues_cli_is_saved_and_old_configs_read_as_unfiltered(tmp_path):
     assert saved["filter_cues"] is True
     del saved["filter_cues"]  # a run written before the switch existed
     assert T.config_from_dict(saved).filter_cues is False
+    results = json.loads((only_run(tmp_path) / "results.json").read_text())
+    from lewm_rl.nets import bfloat16_native
+
+    assert saved["dreamer"]["compute_dtype"] == "auto"
+    assert results["compute_dtype"] == ("bfloat16" if bfloat16_native("cpu") else "float32")
+    del saved["dreamer"]["compute_dtype"]  # written when float32 was the only precision
+    assert T.config_from_dict(saved).dreamer.compute_dtype == "float32"
 
 
 def test_one_step_records_each_live_move_its_predicted_and_its_real_reward_and_ending(tmp_path):

@@ -194,6 +194,34 @@ def test_the_blind_models_emotion_probe_trains_only_itself(negotiation_batch):
     assert probe(features.detach()).shape == (*features.shape[:-1], 1, 7)
 
 
+@pytest.mark.parametrize("kind", ["lewm", "blind"])
+def test_observe_over_a_sequence_is_observe_step_at_each_step(kind, negotiation_batch):
+    """observe computes the action table, the initial state and the episode starts once for the
+    sequence and checks the posteriors at its end: the states are those of observe_step, step by
+    step, to the bit; a diverged posterior raises in both."""
+    wm = build(kind)
+    obs = {m.key: negotiation_batch[m.key] for m in wm.mods}
+    action, first = negotiation_batch["action"], negotiation_batch["is_first"].bool()
+    assert first[:, 0].all() and first[:, 1:].any()  # episodes start inside the windows too
+    with torch.no_grad():
+        states, out, _ = wm.observe(obs, action, first, generator=torch.Generator().manual_seed(5))
+        gen = torch.Generator().manual_seed(5)
+        embed = wm.encoder(obs)
+        state, prev = wm.initial(len(action)), torch.zeros(len(action), dtype=torch.long)
+        for t in range(action.shape[1]):
+            state, post = wm.observe_step(state, prev, embed[:, t], first[:, t], gen)
+            prev = action[:, t]
+            assert torch.equal(state.deter, states.deter[:, t])
+            assert torch.equal(state.stoch, states.stoch[:, t])
+            assert torch.equal(state.emotion, states.emotion[:, t])
+            assert torch.equal(post["post"], out["post"][:, t])
+        wm.post[-1].bias[0] = float("nan")
+        with pytest.raises(RuntimeError, match="probability tensor contains"):
+            wm.observe(obs, action, first)
+        with pytest.raises(RuntimeError, match="probability tensor contains"):
+            wm.observe_step(state, prev, embed[:, 0], first[:, 0])
+
+
 @pytest.mark.parametrize("reward_head", ["mse", "twohot"])
 def test_fit_step_skips_non_finite_loss(negotiation_batch, reward_head):
     wm = build("lewm", dataclasses.replace(SMALL, reward_head=reward_head))

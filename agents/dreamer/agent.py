@@ -39,14 +39,15 @@ import torch
 from torch import nn
 
 from lewm_rl.distributions import ActionStructure, TwoHot, entropy, zero_output
-from lewm_rl.nets import mlp
+from lewm_rl.nets import bfloat16_native, mlp
 from lewm_rl.world_models.config import WorldModelConfig
 from lewm_rl.world_models.model import EmotionalWorldModel, State, Trajectory, sample_index
 
 Tensor = torch.Tensor
 
 
-ADDED_LATER: dict[str, object] = {"actor_head": "flat", "critic_head": "mse"}
+ADDED_LATER: dict[str, object] = {"actor_head": "flat", "critic_head": "mse",
+                                   "compute_dtype": "float32"}
 """Fields added after runs were written, at the values that rebuild those runs."""
 
 
@@ -54,8 +55,11 @@ ADDED_LATER: dict[str, object] = {"actor_head": "flat", "critic_head": "mse"}
 class DreamerConfig:
     """Actor-critic hyperparameters."""
 
-    horizon: int = 15
-    """Imagination horizon H (steps rolled out from each start state)."""
+    horizon: int = 8
+    """Imagination horizon H (steps rolled out from each start state). DreamerV3 imagines 15; the
+    negotiation's episodes last about 6 steps and the critic bootstraps the rest, and 8 learns as
+    well for half the imagination's time (``benchmarks/results/dreamer_diagnosis/bfloat16``, 5
+    seeds; 15 was the default until 2026-12)."""
     gamma: float = 0.99
     """Discount per step."""
     lambda_: float = 0.95
@@ -91,13 +95,15 @@ class DreamerConfig:
     """Gradient-norm clipping of actor and critic."""
     max_starts: int = 256
     """At most this many posterior states start imagined rollouts per update."""
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """Precision of the actor-critic update's matmuls (the imagination, the world model's heads in
     it, the actor and critic): bfloat16 runs them under a CPU/GPU autocast while weights,
     optimiser states, every head's output (:class:`~lewm_rl.nets.Head`), distributions, returns
     and losses stay float32, as DreamerV3's ``compute_dtype: bfloat16``. It pays where the
-    processor multiplies bfloat16 natively (``benchmarks/dreamer_speed``); the world model's own
-    update and acting stay float32."""
+    processor multiplies bfloat16 natively (``benchmarks/dreamer_speed``: 1.27x on an AVX512-BF16
+    CPU, for the same return over 5 seeds in ``benchmarks/results/dreamer_diagnosis/bfloat16``);
+    auto: bfloat16 there (:func:`~lewm_rl.nets.bfloat16_native`), float32 elsewhere (the run's
+    ``results.json`` says which ran). The world model's own update and acting stay float32."""
     explore_mix: float = 0.0
     """Share of the behaviour policy (the training loop's moves in the real env, not the
     imagination's, not evaluation) drawn from a uniform choice of the env's action kinds, then
@@ -133,8 +139,8 @@ class DreamerConfig:
             raise ValueError(f"pessimism must be >= 0, got {self.pessimism}")
         if not 0.0 <= self.explore_mix <= 1.0:
             raise ValueError(f"explore_mix must be in [0, 1], got {self.explore_mix}")
-        if self.compute_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"compute_dtype must be float32 or bfloat16, got "
+        if self.compute_dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"compute_dtype must be auto, float32 or bfloat16, got "
                              f"{self.compute_dtype!r}")
         if self.entropy < 0 or self.slow_reg < 0 or self.bins < 2:
             raise ValueError(f"need entropy >= 0, slow_reg >= 0 and bins >= 2, got "
@@ -395,10 +401,19 @@ class DreamerAgent:
                               decode_behaviour=False)
         return self.learn(traj)
 
+    @property
+    def compute_dtype(self) -> str:
+        """The precision the actor-critic update runs in on the world model's device: the
+        config's ``compute_dtype`` with ``auto`` resolved (bfloat16 where it is native)."""
+        dtype = self.config.compute_dtype
+        if dtype == "auto":
+            return "bfloat16" if bfloat16_native(self.world_model.device.type) else "float32"
+        return dtype
+
     def _autocast(self) -> torch.autocast:
-        """The actor-critic update's precision (``compute_dtype``)."""
+        """The actor-critic update's precision (:attr:`compute_dtype`)."""
         return torch.autocast(self.world_model.device.type, dtype=torch.bfloat16,
-                              enabled=self.config.compute_dtype == "bfloat16")
+                              enabled=self.compute_dtype == "bfloat16")
 
     def learn(self, traj: Trajectory) -> dict[str, float]:
         """One actor-critic step on a rollout of the actor's sampled policy: imagined by the world
