@@ -76,6 +76,9 @@ class DreamerSpeedConfig:
     """Timed updates per configuration (after 5 untimed)."""
     loop_steps: int = 2_000
     """Env steps the loop runs after its prefill (0: skip the loop measurement)."""
+    loop_repeats: int = 1
+    """Loop runs per configuration; the report gives their median (this machine's speed drifts by
+    10 % and more between runs)."""
     write: bool = True
     """Write benchmarks/results/{out}.md and .json."""
     out: str = "dreamer_speed"
@@ -147,7 +150,7 @@ def loop_speed(cfg: DreamerSpeedConfig, kind: str, recipe: str) -> float:
     return float((s1 - s0) / (s1 / f1 - s0 / f0))
 
 
-NAMES = ("env", "world_models", "recipes", "repeats", "loop_steps", "out")
+NAMES = ("env", "world_models", "recipes", "repeats", "loop_steps", "loop_repeats", "out")
 """The options a report's command line names when they differ from their defaults."""
 
 
@@ -157,7 +160,8 @@ def report(cfg: DreamerSpeedConfig, rows: list[dict]) -> str:
         "",
         f"Command: `{command_line('benchmarks.dreamer_speed', cfg, NAMES)}` ({cfg.env}, "
         f"{cfg.repeats} timed updates "
-        f"per row, medians; loop over {cfg.loop_steps:,} env steps after the prefill). Machine: "
+        f"per row, medians; loop over {cfg.loop_steps:,} env steps after the prefill, median of "
+        f"{cfg.loop_repeats} run{'s' if cfg.loop_repeats > 1 else ''}). Machine: "
         f"{machine()}, one torch thread per process. Generated "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
@@ -190,7 +194,9 @@ def main(cfg: DreamerSpeedConfig) -> list[dict]:
             row = {"recipe": recipe, "world_model": kind,
                    **{f"{k}_s": v for k, v in split.items()}}
             if cfg.loop_steps:
-                row["loop_steps_per_s"] = loop_speed(cfg, kind, recipe)
+                runs = [loop_speed(cfg, kind, recipe) for _ in range(cfg.loop_repeats)]
+                row["loop_steps_per_s"] = float(np.median(runs))
+                row["loop_runs"] = runs
             print(row, flush=True)
             rows.append(row)
     text = report(cfg, rows)
