@@ -7,12 +7,12 @@ horizon, pessimism over an ensemble of reward heads, an action embedding that re
 description of each action, reward and continuation heads that also learn on prior-drawn
 latents, replay that favours recent windows, a penalty on the disagreement of an ensemble of
 state priors, a decoder whose targets are standardised per dimension and, on it, those remedies
-again, the train ratio and the structured actor head; and, as a diagnostic, the actor-critic
-learning in copies of the real env, a perfect model, at several entropy bonuses and learning
-rates), trained by the
-one loop at the default budget on ``SocialNegotiation-v1`` (LEWM; every change applies to every
-world-model kind alike). For each run it reports, from the run's TensorBoard events and its final
-checkpoint:
+again, the train ratio, the structured actor head, exploration, a cheaper update (bfloat16, an
+8-step imagination, shorter replay windows) and a wider world model; and, as a diagnostic, the
+actor-critic learning in copies of the real env, a perfect model, at several entropy bonuses and
+learning rates), trained by the one loop at the default budget on ``SocialNegotiation-v1``
+(LEWM; every change applies to every world-model kind alike). For each run it reports, from the
+run's TensorBoard events and its final checkpoint:
 
 * the evaluation return against the scripted references on the same evaluation seeds;
 * **model exploitation**: what the world model expects the actor's mode policy to earn from each
@@ -251,6 +251,16 @@ RECIPES: dict[str, tuple[str, dict, dict]] = {
                                        "learn as well?", STANDARDISED_WM,
                                        {**EARLIER_AGENT, "compute_dtype": "bfloat16",
                                         "horizon": 8}),
+    "standardised+bfloat16+horizon8+wide": ("standardised+bfloat16+horizon8 with a world model "
+                                            "twice as wide (deter, hidden and embed 256 instead "
+                                            "of 128; the blind model widened to match, as "
+                                            "always): the gap between imagined and real returns "
+                                            "is the model's error; does the capacity that the "
+                                            "faster update affords shrink it?",
+                                            {**STANDARDISED_WM, "deter": 256, "hidden": 256,
+                                             "embed": 256},
+                                            {**EARLIER_AGENT, "compute_dtype": "bfloat16",
+                                             "horizon": 8}),
     "standardised+bfloat16+horizon8+batch32x16": ("standardised+bfloat16+horizon8 with "
                                                   "world-model batches of 32 windows of 16 steps "
                                                   "instead of 16 of 32 (the same steps replayed "
