@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bfloat16_native(device_type: str) -> bool:
     """Whether a device of this type multiplies bfloat16 natively, where a bfloat16 autocast
     pays: a CUDA device that says so, or an x86 CPU with AVX512-BF16 or AMX (torch's own CPU

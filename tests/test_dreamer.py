@@ -268,9 +268,9 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32(monkey
     """compute_dtype=bfloat16: the matmuls run in bfloat16, every head's output, the policy's
     probabilities and the weights stay float32, and the update's figures stay those of float32
     up to bfloat16's rounding; auto is exactly bfloat16 where it is native, float32 elsewhere."""
-    from lewm_rl.agents.dreamer import agent as dreamer_agent
     from lewm_rl import train as T
     from lewm_rl.agents.baselines import make_policy
+    from lewm_rl.agents.dreamer import agent as dreamer_agent
     from lewm_rl.data import fill_replay, to_torch
     from lewm_rl.env_adapters import make_adapter
     from lewm_rl.nets import mlp
@@ -307,7 +307,7 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32(monkey
         assert half[key] == pytest.approx(full[key], rel=0.05, abs=0.05), key
     assert half["imag/return"] != full["imag/return"]
     for native, same in ((True, half), (False, full)):
-        monkeypatch.setattr(dreamer_agent, "bfloat16_native", lambda device_type: native)
+        monkeypatch.setattr(dreamer_agent, "bfloat16_native", lambda _, native=native: native)
         auto, auto_agent = update("auto")
         assert auto_agent.compute_dtype == ("bfloat16" if native else "float32")
         assert auto == same, native
