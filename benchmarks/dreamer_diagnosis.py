@@ -56,6 +56,7 @@ from benchmarks.runner import (
 )
 from lewm_rl.agents.dreamer import DreamerConfig
 from lewm_rl.envs import EMOTIONS
+from lewm_rl.train import TrainConfig
 from lewm_rl.world_models import WorldModelConfig
 
 RESULTS = Path(__file__).parent / "results" / "dreamer_diagnosis"
@@ -529,7 +530,8 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`. Machine: {report['machine']}. Generated "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
-        f"LEWM-Dreamer on {cfg['env']}, {cfg['steps']:,} env steps (the default budget), the "
+        f"LEWM-Dreamer on {cfg['env']}, {cfg['steps']:,} env steps"
+        f"{' (the default budget)' if cfg['steps'] == TrainConfig().steps else ''}, the "
         "default configuration but for each recipe's changes. *Eval*: the last evaluation's "
         f"return ({cfg['eval_episodes']} evaluation episodes); *real / imagined*: the final mode "
         f"policy's return on {cfg['episodes']} evaluation episodes, and what the world model "

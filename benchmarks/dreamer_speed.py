@@ -4,8 +4,8 @@ Two measurements, each for every recipe and world-model kind asked for, in one p
 
 * **The update's time split**: the median over repeats of one world-model update
   (``fit_step``), the imagination (``imagine``, timed inside the actor-critic update) and the rest
-  of the actor-critic update, on ``(batch_size, seq_len)`` batches of random-policy data, at the
-  default configuration, with one torch thread (``make train --compare`` runs two processes on two
+  of the actor-critic update, on ``(batch_size, seq_len)`` batches of random-policy data, at each
+  recipe's configuration, with one torch thread (``make train --compare`` runs two processes on two
   cores).
 * **The loop's speed**: env steps per second of ``python -m lewm_rl.train`` itself (acting,
   replay, updates at the default train ratio), between two logged points after the prefill,

@@ -103,7 +103,7 @@ def _quick_overrides() -> tuple[tuple[str, Any], ...]:
     return (("prefill", 192), ("batch_size", 4), ("seq_len", 16), ("train_ratio", 16.0),
             ("num_envs", 4), ("eval_every", 10_000), ("checkpoint_every", 10_000),
             ("wm", WorldModelConfig(deter=32, hidden=32, embed=32, stoch=4, classes=4)),
-            ("dreamer", DreamerConfig(hidden=32, horizon=5)),
+            ("dreamer", DreamerConfig(hidden=32, horizon=5, compute_dtype="float32")),
             ("sb3", SB3Config(n_steps=32, batch_size=64, n_epochs=2, net_arch=(32,),
                               imagination_envs=8, pretrain_updates=5, start_sequences=8)))
 

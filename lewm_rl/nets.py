@@ -11,11 +11,12 @@ from torch import nn
 @functools.cache
 def bfloat16_native(device_type: str) -> bool:
     """Whether a device of this type multiplies bfloat16 natively, where a bfloat16 autocast
-    pays: a CUDA device that says so, or an x86 CPU with AVX512-BF16 or AMX (torch's own CPU
-    capability checks). Elsewhere (AVX2, other CPUs, torch builds without the checks) bfloat16
-    would be emulated, slower than float32: ``False``."""
+    pays: a CUDA GPU of compute capability 8 or more (Ampere on; ``torch.cuda.is_bf16_supported``
+    also says yes where it is emulated), or an x86 CPU with AVX512-BF16 or AMX (torch's own CPU
+    capability checks). Elsewhere (older GPUs, AVX2, other CPUs, torch builds without the
+    checks) bfloat16 would be emulated, slower than float32: ``False``."""
     if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
     if device_type == "cpu":
         cpu = torch.cpu
         checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported",

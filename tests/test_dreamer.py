@@ -329,10 +329,26 @@ def test_bfloat16_update_keeps_heads_distributions_and_weights_in_float32(monkey
     assert DreamerConfig().compute_dtype == "auto"
 
 
-def test_bfloat16_native_answers_per_device_type():
-    from lewm_rl.nets import bfloat16_native
+def test_bfloat16_native_answers_per_device_type(monkeypatch):
+    """bfloat16 is native on an x86 CPU with AVX512-BF16 or AMX and on a GPU of compute
+    capability 8 or more; an AVX2-only CPU, an older GPU or an unknown device type: no."""
+    from lewm_rl import nets
 
-    assert bfloat16_native("meta") is False
-    assert isinstance(bfloat16_native("cpu"), bool)
-    assert bfloat16_native("cuda") == (torch.cuda.is_available()
-                                       and torch.cuda.is_bf16_supported())
+    def answer(device_type, avx512_bf16=False, amx=False, capability=(8, 0)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16,
+                            raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+        nets.bfloat16_native.cache_clear()
+        try:
+            return nets.bfloat16_native(device_type)
+        finally:
+            nets.bfloat16_native.cache_clear()
+
+    assert answer("cpu") is False
+    assert answer("cpu", avx512_bf16=True) is True
+    assert answer("cpu", amx=True) is True
+    assert answer("cuda", capability=(7, 0)) is False  # V100: emulated
+    assert answer("cuda", capability=(8, 0)) is True
+    assert answer("meta", avx512_bf16=True) is False

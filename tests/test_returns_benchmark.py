@@ -225,3 +225,35 @@ def test_a_finished_cell_trained_before_a_default_changed_is_refused_not_reused(
     path.write_text(json.dumps(old))
     with pytest.raises(SystemExit, match=r"s0__500 \(steps, wm.decoder_targets\)"):
         unfinished(cells, tmp_path)
+
+
+def test_no_default_change_renames_a_benchmark_cell():
+    """Every grid's cell names as they were when their cached runs were made (a digest of the
+    sorted names): a new default that reaches a cell's name (a config the cell names whole, with
+    the new field's value in its repr) renames it, and its cached run is lost. Pin the old value
+    (``DEFAULTS_WHEN_NAMED``, ``NAMED_BEFORE``, or in the grid's overrides) rather than change a
+    digest, unless the grid is meant to train new cells."""
+    import hashlib
+
+    from benchmarks import belief_features, returns, sb3, suite, sweep
+    from benchmarks import dreamer_diagnosis as dd
+
+    def digest(cells) -> str:
+        return hashlib.sha1(repr(sorted(c.name for c in cells)).encode()).hexdigest()[:12]
+
+    rc = returns.ReturnsConfig()
+    recipes = ("earlier", "earlier+standardised", "twohot+actor+ent3e-4",
+               "standardised+bfloat16+horizon8")
+    assert {
+        "returns": digest([returns.cell(rc, e, a, s) for e in rc.envs for a in returns.ARMS
+                           for s in range(5)]),
+        "sb3": digest(sb3.cells(sb3.Config())),
+        "suite": digest(suite.trained_cells(suite.SuiteConfig())),
+        "suite --quick": digest(suite.trained_cells(suite.SuiteConfig(quick=True))),
+        "sweep": digest(sweep.cells(sweep.SweepConfig())),
+        "belief_features": digest(belief_features.cells(belief_features.BeliefConfig())),
+        "dreamer_diagnosis": digest(c for _, c in dd.cells(dd.DiagnosisConfig(recipes=recipes,
+                                                                              one_seed=()))),
+    } == {"returns": "3136e7e8eae1", "sb3": "0fd93b8cac2f", "suite": "ac4c5cbf32c0",
+          "suite --quick": "33a9085c4129", "sweep": "95d43e436e2e",
+          "belief_features": "adc951f87b4c", "dreamer_diagnosis": "c67e13875879"}

@@ -100,8 +100,9 @@ class DreamerConfig:
     it, the actor and critic): bfloat16 runs them under a CPU/GPU autocast while weights,
     optimiser states, every head's output (:class:`~lewm_rl.nets.Head`), distributions, returns
     and losses stay float32, as DreamerV3's ``compute_dtype: bfloat16``. It pays where the
-    processor multiplies bfloat16 natively (``benchmarks/dreamer_speed``: 1.27x on an AVX512-BF16
-    CPU, for the same return over 5 seeds in ``benchmarks/results/dreamer_diagnosis/bfloat16``);
+    processor multiplies bfloat16 natively (1.27x the loop's env steps per second on an
+    AVX512-BF16 CPU, ``git show 8dbd5e3:benchmarks/results/dreamer_speed.md``, for the same
+    return over 5 seeds in ``benchmarks/results/dreamer_diagnosis/bfloat16``);
     auto: bfloat16 there (:func:`~lewm_rl.nets.bfloat16_native`), float32 elsewhere (the run's
     ``results.json`` says which ran). The world model's own update and acting stay float32."""
     explore_mix: float = 0.0
