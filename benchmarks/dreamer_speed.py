@@ -167,9 +167,8 @@ def report(cfg: DreamerSpeedConfig, rows: list[dict]) -> str:
         "",
         "Seconds per update (a batch of 16 windows of 32 replayed steps unless the recipe says; "
         "the actor-critic imagines the recipe's horizon from 256 of its posterior states, in the "
-        "recipe's precision); env steps per second "
-        "of the training loop at "
-        "the default train ratio (128: one update per 4 env steps).",
+        "recipe's precision); env steps per second of the training loop at the default train "
+        "ratio (128: one update per 4 env steps).",
         "",
         "| recipe | world model | world model s | imagination s | actor-critic s | update s | "
         "loop env steps/s |",

@@ -107,11 +107,11 @@ def _run_cell(args: tuple[Cell, str]) -> tuple[str, float, str | None]:
 DEFAULTS_WHEN_NAMED: dict[str, dict[str, Any]] = {
     "dreamer": {"horizon": 15, "compute_dtype": "float32"},
 }
-"""``TrainConfig`` fields and sub-configs' fields whose defaults changed after cells were named,
-at the values the cells that do not name them trained with: such a cell still trains at them, so
-that a new default neither renames a cell nor makes its finished run stale (:func:`stale_fields`).
-A grid that means today's default names it in its overrides (a new cell). ``dreamer``: imagination
-horizon 15 and float32 until 2026-12 (today: 8 and ``auto``)."""
+"""``TrainConfig`` sub-configs' fields whose defaults changed after cells were named, at the values
+the cells that do not name the sub-config trained with: such a cell still trains at them, so that
+a new default neither renames a cell nor makes its finished run stale (:func:`stale_fields`). A
+grid that means today's default names the sub-config in its overrides (a new cell).
+``dreamer``: imagination horizon 15 and float32 until 2026-12 (today: 8 and ``auto``)."""
 
 
 def cell_config(cell: Cell, run_dir: Path) -> Any:
@@ -119,11 +119,10 @@ def cell_config(cell: Cell, run_dir: Path) -> Any:
     from lewm_rl.train import TrainConfig
 
     overrides = dict(cell.overrides)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for key, value in DEFAULTS_WHEN_NAMED.items():
-        if key not in overrides:  # a sub-config's fields, or a field's value
-            overrides[key] = (dataclasses.replace(fields[key].default_factory(), **value)
-                              if isinstance(value, dict) else value)
+    factories = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig)}
+    for key, fields in DEFAULTS_WHEN_NAMED.items():
+        if key not in overrides:
+            overrides[key] = dataclasses.replace(factories[key](), **fields)
     return TrainConfig(env=cell.env, agent=cell.agent, world_model=cell.world_model,
                        seed=cell.seed, steps=cell.steps, run_dir=str(run_dir), progress=False,
                        threads=1, **overrides)

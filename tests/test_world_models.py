@@ -196,9 +196,8 @@ def test_the_blind_models_emotion_probe_trains_only_itself(negotiation_batch):
 
 @pytest.mark.parametrize("kind", ["lewm", "blind"])
 def test_observe_over_a_sequence_is_observe_step_at_each_step(kind, negotiation_batch):
-    """observe computes the action table, the initial state and the episode starts once for the
-    sequence and checks the posteriors at its end: the states are those of observe_step, step by
-    step, to the bit; a diverged posterior raises in both."""
+    """observe over a sequence gives the states of observe_step, step by step, to the bit
+    (episodes starting inside the window included); a diverged posterior raises in both."""
     wm = build(kind)
     obs = {m.key: negotiation_batch[m.key] for m in wm.mods}
     action, first = negotiation_batch["action"], negotiation_batch["is_first"].bool()

@@ -155,26 +155,16 @@ def _probs(logits: Tensor, unimix: float) -> Tensor:
     return probs
 
 
-def check_probs(probs: Tensor) -> None:
-    """Raises the ``RuntimeError`` ``torch.multinomial`` raises where ``probs`` holds a
-    non-finite or negative number, so that a diverged model is reported, not sampled."""
-    detached = probs.detach()
-    if not bool(torch.isfinite(detached).all()) or bool((detached < 0).any()):
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-
-
-def sample_index(probs: Tensor, generator: torch.Generator | None = None,
-                 check: bool = True) -> Tensor:
+def sample_index(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One sample ``(...)`` of each categorical ``probs`` ``(..., C)``, by the inverse CDF.
 
     One uniform number per row instead of ``torch.multinomial``'s ``C`` exponentials (it was a
-    sixth of the imagination's time). Non-finite or negative probabilities raise
-    (:func:`check_probs`); ``check=False`` leaves that to the caller, which checks a whole
-    sequence at once (the same error, one synchronisation instead of one per step).
+    sixth of the imagination's time). Non-finite or negative probabilities raise the
+    ``RuntimeError`` ``torch.multinomial`` raises, so a diverged model is reported, not sampled.
     """
     detached = probs.detach()
-    if check:
-        check_probs(detached)
+    if not bool(torch.isfinite(detached).all()) or bool((detached < 0).any()):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     u = torch.rand((*probs.shape[:-1], 1), generator=generator, device=probs.device,
                    dtype=probs.dtype)
     cdf = detached.cumsum(-1)
@@ -182,10 +172,9 @@ def sample_index(probs: Tensor, generator: torch.Generator | None = None,
     return (cdf < u).sum(-1).clamp_max(probs.shape[-1] - 1)
 
 
-def _sample_onehot(probs: Tensor, generator: torch.Generator | None, check: bool = True
-                   ) -> Tensor:
+def _sample_onehot(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     """Straight-through one-hot sample ``(..., C)`` of categorical ``probs``."""
-    onehot = F.one_hot(sample_index(probs, generator, check), probs.shape[-1]).to(probs.dtype)
+    onehot = F.one_hot(sample_index(probs, generator), probs.shape[-1]).to(probs.dtype)
     return onehot + probs - probs.detach()
 
 
@@ -433,18 +422,10 @@ class EmotionalWorldModel(nn.Module):
         return reward, cont
 
     # ------------------------------------------------------------------------------------------
-    def _action_table(self) -> Tensor:
-        """EncA's weight applied to each action's code, ``(A, per_modality)``: computed once per
-        sequence, observed or imagined, rather than once per step."""
-        return self.action_code @ self.enc_a.weight.t()
-
-    def _embed_action(self, action: Tensor, keep: Tensor | None = None,
-                      table: Tensor | None = None) -> Tensor:
-        """EncA of actions ``(N,)``: a row of ``table`` (:meth:`_action_table`, what EncA does
-        to the action's code), zero where ``keep`` is False (no previous action at an episode's
-        start)."""
-        table = self._action_table() if table is None else table
-        a = F.embedding(action.long(), table)
+    def _embed_action(self, action: Tensor, keep: Tensor | None = None) -> Tensor:
+        """EncA of actions ``(N,)``: a column of its weight (what it does to a one-hot),
+        zero where ``keep`` is False (no previous action at an episode's start)."""
+        a = F.embedding(action.long(), self.action_code @ self.enc_a.weight.t())
         if keep is not None:
             a = a * keep[:, None]
         return a + self.enc_a.bias
@@ -495,22 +476,19 @@ class EmotionalWorldModel(nn.Module):
         x = h if self.config.kind != "state_first" else torch.cat([h, z_probs.flatten(1)], -1)
         return self.te(x).reshape(len(h), self.P, self.K)
 
-    def _reset(self, prev: State, prev_action: Tensor, is_first: Tensor,
-               table: Tensor | None = None, init: State | None = None,
-               any_first: bool | None = None) -> tuple[State, Tensor]:
+    def _reset(self, prev: State, prev_action: Tensor, is_first: Tensor) -> tuple[State, Tensor]:
         """Starts episodes where ``is_first``: initial state and no previous action. Returns the
-        state and the embedded previous action. ``table``, ``init`` (:meth:`initial`) and
-        ``any_first`` (``is_first.any()``) may come precomputed for a whole sequence."""
-        if not (bool(is_first.any()) if any_first is None else any_first):
-            return prev, self._embed_action(prev_action, table=table)
-        init = self.initial(len(is_first)) if init is None else init
+        state and the embedded previous action."""
+        if not bool(is_first.any()):
+            return prev, self._embed_action(prev_action)
+        init = self.initial(len(is_first))
         m = is_first[:, None]
         state = State(
             torch.where(m, init.deter, prev.deter),
             torch.where(m[..., None], init.stoch, prev.stoch),
             torch.where(m[..., None], init.emotion, prev.emotion),
         )
-        return state, self._embed_action(prev_action, (~is_first).float(), table)
+        return state, self._embed_action(prev_action, (~is_first).float())
 
     def observe_step(
         self,
@@ -539,22 +517,17 @@ class EmotionalWorldModel(nn.Module):
         return F.linear(embed, self.post[0].weight[:, self.config.deter:])
 
     def _observe_step(self, prev: State, prev_action: Tensor, embed_proj: Tensor,
-                      is_first: Tensor, generator: torch.Generator | None,
-                      sequence: tuple[Tensor, State, bool] | None = None
+                      is_first: Tensor, generator: torch.Generator | None
                       ) -> tuple[State, dict[str, Tensor]]:
-        """``sequence``: what :meth:`observe` computes once for all steps (the action table, the
-        initial state, whether this step starts an episode anywhere); then the probabilities are
-        left for it to check at once."""
         c = self.config
-        table, init, any_first = sequence if sequence is not None else (None, None, None)
-        prev, prev_a = self._reset(prev, prev_action, is_first.bool(), table, init, any_first)
+        prev, prev_a = self._reset(prev, prev_action, is_first.bool())
         h = self._recur(prev, prev_a)
         first = self.post[0]  # Linear over [h; embed], split so embed's part is precomputed
         x = F.linear(h, first.weight[:, : c.deter], first.bias) + embed_proj
         logits = self.post[1:](x)
         z_dim = c.stoch * c.classes
         post_probs = _probs(logits[:, :z_dim].reshape(len(h), c.stoch, c.classes), c.unimix)
-        z = _sample_onehot(post_probs, generator, check=sequence is None)
+        z = _sample_onehot(post_probs, generator)
         out = {"post": post_probs}
         emotion = prev.emotion[:, :0]
         if self.P:
@@ -642,17 +615,14 @@ class EmotionalWorldModel(nn.Module):
         embed_proj = self._embed_proj(self.encoder(obs))  # (B, T, hidden), for all t at once
         prev, prev_action = state if state is not None else (
             self.initial(B), torch.zeros(B, dtype=torch.long, device=self.device))
-        table, init = self._action_table(), self.initial(B)
-        any_first = is_first.bool().any(0).tolist()
         states, outs = [], []
         for t in range(T):
             prev, out = self._observe_step(prev, prev_action, embed_proj[:, t], is_first[:, t],
-                                           generator, (table, init, any_first[t]))
+                                           generator)
             prev_action = action[:, t]
             states.append(prev)
             outs.append(out)
         stacked = {k: torch.stack([o[k] for o in outs], 1) for k in outs[0]}
-        check_probs(stacked["post"])
         seq = State.stack(states, 1)
         force = None
         label = None
@@ -675,16 +645,14 @@ class EmotionalWorldModel(nn.Module):
         action: Tensor,
         force: tuple[int, int] | None = None,
         generator: torch.Generator | None = None,
-        table: Tensor | None = None,
     ) -> State:
         """One imagined step from ``prev`` ``(N, ...)`` under ``action`` ``(N,)``.
 
         Args:
             force: ``(partner, emotion)`` to force the predicted emotion of this step (what-if).
-            table: :meth:`_action_table`, computed once for a whole rollout.
         """
         c = self.config
-        h = self._recur(prev, self._embed_action(action, table=table))
+        h = self._recur(prev, self._embed_action(action))
         emotion = prev.emotion[:, :0]
         if c.kind == "lewm":
             emotion = self._force(torch.softmax(self._te(h), -1), force)
@@ -743,13 +711,12 @@ class EmotionalWorldModel(nn.Module):
             state = State(start.deter, start.stoch,
                           self._force(start.emotion, (intervention.partner, intervention.emotion)))
         states, actions = [state], []
-        table = self._action_table()
         for k in range(1, horizon + 1):
             action = policy(self.features(state))
             force = None
             if intervention is not None and intervention.active(k):
                 force = (intervention.partner, intervention.emotion)
-            state = self.img_step(state, action, force, generator, table)
+            state = self.img_step(state, action, force, generator)
             states.append(state)
             actions.append(action)
         traj = State.stack(states, 0)
@@ -1071,4 +1038,4 @@ def explained(model: EmotionalWorldModel) -> str:
 
 
 __all__ = ["EmotionIntervention", "EmotionalWorldModel", "State", "Trajectory",
-           "build_world_model", "check_probs", "consistency", "explained", "sample_index"]
+           "build_world_model", "consistency", "explained", "sample_index"]
